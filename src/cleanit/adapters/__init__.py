@@ -1,0 +1,1 @@
+"""Adapters: PostgreSQL, jobs, mail, webhooks, passwords, the embedded database server."""

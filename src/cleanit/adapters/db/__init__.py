@@ -1,0 +1,1 @@
+"""PostgreSQL storage: SQLAlchemy 2 models, engine and Alembic migrations."""

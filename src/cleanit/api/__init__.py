@@ -1,0 +1,1 @@
+"""The JSON API (FastAPI). Thin: authenticate, parse, call a service, shape the answer."""

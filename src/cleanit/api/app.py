@@ -1,0 +1,77 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import text
+
+from cleanit import __version__
+from cleanit.api import problems
+from cleanit.api.middleware import BodyLimit, Metrics, SecurityHeaders
+from cleanit.api.routes import cases, complaints, notices, organisations, registries
+from cleanit.services.context import Context
+from cleanit.settings import Settings
+
+DESCRIPTION = """
+Clean IT: notices, cases, decisions with statements of reasons, complaints and platform
+actions — under the rule of law. Errors are RFC 9457 problem details.
+Authenticate with `Authorization: Bearer <token>` (get one at `POST /api/v1/tokens`).
+"""
+
+
+def create_app(ctx: Context, settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="Clean IT API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.settings = settings
+    problems.install(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for module in (notices, cases, complaints, registries, organisations):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    registry = CollectorRegistry()
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The process can serve (database up)")
+    def readyz() -> Response:
+        try:
+            with ctx.sessions() as s:
+                s.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse(
+                {"status": "unavailable", "database": str(exc)[:200]}, status_code=503
+            )
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, Any]:
+        return {
+            "name": "Clean IT",
+            "version": __version__,
+            "api": "/api/v1/docs",
+            "openapi": "/api/v1/openapi.json",
+        }
+
+    app.add_middleware(Metrics, registry=registry)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

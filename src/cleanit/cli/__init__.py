@@ -1,0 +1,1 @@
+"""The ``cleanit`` command line (Typer + Rich)."""

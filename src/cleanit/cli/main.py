@@ -1,0 +1,349 @@
+"""``cleanit``: run the product, migrate, manage people, import notices, verify the audit log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cleanit.bootstrap import Runtime, build, job_app
+from cleanit.domain.errors import DomainError
+from cleanit.domain.roles import OrgKind, Role
+from cleanit.settings import Settings
+
+app = typer.Typer(
+    help="Clean IT: reduce terrorist use of the Internet under the rule of law.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for machines.", no_args_is_help=True)
+notices_app = typer.Typer(help="Notices.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+demo_app = typer.Typer(help="Invented demo data.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (users_app, "users"),
+    (orgs_app, "orgs"),
+    (tokens_app, "tokens"),
+    (notices_app, "notices"),
+    (audit_app, "audit"),
+    (demo_app, "demo"),
+):
+    app.add_typer(sub, name=name)
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _runtime(upgrade: bool = True, **overrides: object) -> Runtime:
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    return build(settings, upgrade=upgrade)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]Error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("CLEANIT_LOG_LEVEL", "INFO"),
+        format='{"time":"%(asctime)s","level":"%(levelname)s",'
+        '"logger":"%(name)s","message":"%(message)s"}',
+    )
+
+
+@app.command()
+def run(
+    port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+) -> None:
+    """Everything for a newcomer: embedded PostgreSQL, migrations, demo data, API and worker."""
+    _logging()
+    base = os.environ.get("CLEANIT_BASE_URL", f"http://{host}:{port}")
+    # The demo site lives on this machine, so its webhooks go to a loopback address.
+    rt = _runtime(base_url=base, allow_private_webhook_targets=True)
+    try:
+        from cleanit.demo.seed import PASSWORD, seed
+
+        logins = seed(rt.ctx)
+        table = Table(title="Demo logins (password: " + PASSWORD + ")")
+        for col in ("e-mail", "roles", "organisation"):
+            table.add_column(col)
+        for login in logins:
+            table.add_row(login.email, login.roles, login.organisation)
+        console.print(table)
+        where = (
+            "embedded PostgreSQL in " + str(rt.settings.pgdata_dir)
+            if rt.embedded
+            else "external PostgreSQL"
+        )
+        console.print(f"[bold green]Clean IT is running[/] at {base}  ({where})")
+        console.print(f"  API docs:   {base}/api/v1/docs")
+        console.print(f"  Demo site:  {base}/demo-site/")
+        console.print(f"  Mailbox:    {rt.settings.mailbox_dir.resolve()}  (messages as .eml)")
+        console.print("  Stop with Ctrl-C.")
+        _serve(rt, host, port, with_worker=True, with_demo=True)
+    finally:
+        rt.close()
+
+
+def _serve(rt: Runtime, host: str, port: int, *, with_worker: bool, with_demo: bool) -> None:
+    import uvicorn
+
+    from cleanit.api.app import create_app
+    from cleanit.workers.runner import WorkerThread
+
+    api = create_app(rt.ctx, rt.settings)
+    if with_demo:
+        from cleanit.demo.site import create_site
+
+        api.mount("/demo-site", create_site(rt.ctx))
+    worker = WorkerThread(job_app(rt)) if with_worker else None
+    if worker:
+        worker.start()
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if worker:
+            worker.stop()
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    worker: Annotated[bool, typer.Option(help="Also run a worker in this process")] = False,
+    demo_site: Annotated[bool, typer.Option(help="Mount the demo hosting site")] = False,
+) -> None:
+    """Serve the HTTP API (production: run workers separately with `cleanit worker`)."""
+    _logging()
+    rt = _runtime()
+    try:
+        _serve(rt, host, port, with_worker=worker, with_demo=demo_site)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+) -> None:
+    """Run a background worker. Start as many as you like, on as many machines."""
+    import asyncio
+
+    from cleanit.workers.runner import run_worker
+
+    _logging()
+    rt = _runtime()
+    try:
+        asyncio.run(run_worker(job_app(rt), concurrency=concurrency))
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    rt = _runtime(upgrade=False)
+    try:
+        from cleanit.adapters.db import migrate
+
+        migrate.upgrade(rt.database_url)
+        console.print(f"Database at revision {migrate.current(rt.database_url)}")
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the libpq URL of the database in use (starts the embedded server if needed)."""
+    rt = _runtime(upgrade=False)
+    console.print(rt.database_url, soft_wrap=True)
+    rt.close(stop_embedded=False)
+
+
+@app.command("stop-db")
+def stop_db() -> None:
+    """Stop the embedded PostgreSQL server if it is running."""
+    settings = Settings()
+    if settings.database_url:
+        _fail("an external database is configured; nothing to stop")
+    if not (settings.pgdata_dir / "postmaster.pid").exists():
+        console.print("The embedded PostgreSQL is not running.")
+        return
+    from cleanit.adapters.embedded import start_embedded
+
+    start_embedded(settings.pgdata_dir).stop()
+    console.print("Stopped.")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    slug: str,
+    name: str,
+    kind: Annotated[OrgKind, typer.Option(help="What kind of organisation")],
+    contact_email: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add an organisation."""
+    from cleanit.services import organisations
+
+    rt = _runtime()
+    try:
+        org = organisations.create_organisation(
+            rt.ctx, slug=slug, name=name, kind=kind, contact_email=contact_email
+        )
+        console.print(f"Created organisation {org.slug} (id {org.id}).")
+    except DomainError as exc:
+        _fail(exc.detail)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    org: Annotated[str, typer.Option(help="Organisation slug")],
+    role: Annotated[list[Role], typer.Option(help="Role (repeat for several)")],
+    name: Annotated[str, typer.Option()] = "",
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (prompted when omitted)", envvar="CLEANIT_NEW_PASSWORD"),
+    ] = None,
+) -> None:
+    """Add a person with one or more roles."""
+    from cleanit.services import organisations
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = _runtime()
+    try:
+        user = organisations.create_user(
+            rt.ctx, org_slug=org, email=email, name=name or email, password=password, roles=role
+        )
+        console.print(
+            f"Created user {user.email} (id {user.id}) with roles {', '.join(user.roles)}."
+        )
+    except DomainError as exc:
+        _fail(exc.detail)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@tokens_app.command("issue")
+def tokens_issue(
+    org: Annotated[str, typer.Option(help="Organisation slug")],
+    role: Annotated[list[Role], typer.Option(help="Role (repeat for several)")],
+    name: Annotated[str, typer.Option()] = "machine token",
+) -> None:
+    """Issue an API token for a machine. The token is printed once."""
+    from cleanit.services import organisations
+
+    rt = _runtime()
+    try:
+        t = organisations.issue_token(rt.ctx, org_slug=org, name=name, roles=role)
+        console.print(t.token, soft_wrap=True)
+    except DomainError as exc:
+        _fail(exc.detail)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@notices_app.command("import")
+def notices_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    org: Annotated[
+        str | None,
+        typer.Option(help="Import as this organisation (omit for public, end-user notices)"),
+    ] = None,
+) -> None:
+    """Import notices from CSV or JSON lines: all lines, or none with a report of bad lines."""
+    from cleanit.services import imports
+
+    rt = _runtime()
+    try:
+        principal = imports.operator_principal(rt.ctx, org)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=err, transient=False) as progress:
+            task = progress.add_task("Checking", total=None)
+            plan = imports.plan_import(file, principal, on_line=lambda _n: progress.advance(task))
+            progress.update(task, total=plan.lines, completed=plan.lines)
+            if plan.errors:
+                progress.stop()
+                table = Table(title=f"{len(plan.errors)} invalid line(s): nothing was imported")
+                for col in ("line", "field", "problem"):
+                    table.add_column(col)
+                for e in plan.errors[:200]:
+                    table.add_row(str(e.line), e.field or "", e.message)
+                err.print(table)
+                if len(plan.errors) > 200:
+                    err.print(f"... and {len(plan.errors) - 200} more")
+                raise typer.Exit(1)
+            store = progress.add_task("Storing", total=len(plan.drafts))
+            receipts = imports.run_import(
+                rt.ctx, principal, plan, on_stored=lambda _n: progress.advance(store)
+            )
+        console.print(
+            f"Imported {len(receipts)} notice(s) into "
+            f"{len({c for r in receipts for c in r.case_ids})} case(s)."
+        )
+    except DomainError as exc:
+        _fail(exc.detail)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; names every changed, missing or reordered entry."""
+    from cleanit.services import audit
+
+    rt = _runtime()
+    try:
+        report = audit.verify(rt.ctx)
+        if report.ok:
+            console.print(f"[green]OK[/]: {report.entries} entries, chain intact.")
+            return
+        table = Table(title=f"Audit chain BROKEN ({len(report.problems)} problem(s))")
+        for col in ("entry", "problem", "detail"):
+            table.add_column(col)
+        for p in report.problems:
+            table.add_row(str(p.seq), p.kind, p.detail)
+        err.print(table)
+        raise typer.Exit(2)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Seed the invented demo data (once)."""
+    from cleanit.demo.seed import seed
+
+    rt = _runtime()
+    try:
+        console.print(f"{len(seed(rt.ctx))} demo users ready.")
+    finally:
+        rt.close(stop_embedded=False)
+
+
+def main() -> None:
+    # Ctrl-C in `run`: uvicorn handles SIGINT; elsewhere exit quietly with 130.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    app()

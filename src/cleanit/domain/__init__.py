@@ -1,0 +1,1 @@
+"""The domain: rules, states and invariants in pure Python (standard library only)."""

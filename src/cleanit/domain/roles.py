@@ -1,0 +1,161 @@
+"""Organisations, roles and what each role may do.
+
+Persisted names are explicit string values, never derived from class names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class OrgKind(StrEnum):
+    HOSTING_PROVIDER = "hosting_provider"
+    REFERRAL_UNIT = "referral_unit"
+    HOTLINE = "hotline"
+    COMPETENT_AUTHORITY = "competent_authority"
+    TRUSTED_FLAGGER = "trusted_flagger"
+    RESEARCH = "research"
+
+
+class Role(StrEnum):
+    REPORTER = "reporter"
+    TRUSTED_FLAGGER = "trusted_flagger"
+    REFERRAL_ANALYST = "referral_analyst"
+    COMPETENT_AUTHORITY = "competent_authority"
+    REVIEWER = "reviewer"
+    LEGAL = "legal"
+    COMPLAINTS_OFFICER = "complaints_officer"
+    ORG_ADMIN = "org_admin"
+    AUDITOR = "auditor"
+
+
+class Permission(StrEnum):
+    SUBMIT_NOTICE = "notices:submit"
+    READ_NOTICES = "notices:read"
+    READ_CASES = "cases:read"
+    ASSIGN_CASES = "cases:assign"
+    ASSESS_TERMS = "assessments:terms"
+    ASSESS_ILLEGAL = "assessments:illegal"
+    CONFIRM_ILLEGAL = "assessments:confirm"
+    DECIDE = "decisions:decide"
+    APPROVE_DECISION = "decisions:approve"
+    DECIDE_COMPLAINT = "complaints:decide"
+    READ_COMPLAINTS = "complaints:read"
+    MANAGE_REGISTRY = "registries:manage"
+    MANAGE_ORGANISATION = "organisation:manage"
+    READ_AUDIT = "audit:read"
+    CONFIRM_PLATFORM_ACTION = "platform:confirm"
+
+
+_STAFF_READ = {Permission.READ_NOTICES, Permission.READ_CASES}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.REPORTER: frozenset({Permission.SUBMIT_NOTICE}),
+    Role.TRUSTED_FLAGGER: frozenset({Permission.SUBMIT_NOTICE, Permission.READ_NOTICES}),
+    Role.REFERRAL_ANALYST: frozenset(
+        {
+            Permission.SUBMIT_NOTICE,
+            *_STAFF_READ,
+            Permission.ASSESS_ILLEGAL,
+            Permission.CONFIRM_ILLEGAL,
+        }
+    ),
+    Role.COMPETENT_AUTHORITY: frozenset(
+        {
+            Permission.SUBMIT_NOTICE,
+            *_STAFF_READ,
+            Permission.ASSESS_ILLEGAL,
+            Permission.CONFIRM_ILLEGAL,
+        }
+    ),
+    Role.REVIEWER: frozenset(
+        {*_STAFF_READ, Permission.ASSIGN_CASES, Permission.ASSESS_TERMS, Permission.DECIDE}
+    ),
+    Role.LEGAL: frozenset(
+        {
+            *_STAFF_READ,
+            Permission.ASSIGN_CASES,
+            Permission.ASSESS_TERMS,
+            Permission.DECIDE,
+            Permission.APPROVE_DECISION,
+            Permission.MANAGE_REGISTRY,
+        }
+    ),
+    Role.COMPLAINTS_OFFICER: frozenset(
+        {*_STAFF_READ, Permission.READ_COMPLAINTS, Permission.DECIDE_COMPLAINT}
+    ),
+    Role.ORG_ADMIN: frozenset(
+        {
+            *_STAFF_READ,
+            Permission.MANAGE_ORGANISATION,
+            Permission.MANAGE_REGISTRY,
+            Permission.CONFIRM_PLATFORM_ACTION,
+            Permission.READ_COMPLAINTS,
+        }
+    ),
+    Role.AUDITOR: frozenset({*_STAFF_READ, Permission.READ_AUDIT, Permission.READ_COMPLAINTS}),
+}
+
+# Which roles make sense in which kind of organisation. Only referral units, hotlines and
+# competent authorities may hold the roles that record content as *illegal* (legal basis rule).
+ROLES_BY_ORG_KIND: dict[OrgKind, frozenset[Role]] = {
+    OrgKind.HOSTING_PROVIDER: frozenset(
+        {
+            Role.REVIEWER,
+            Role.LEGAL,
+            Role.COMPLAINTS_OFFICER,
+            Role.ORG_ADMIN,
+            Role.AUDITOR,
+            Role.REPORTER,
+        }
+    ),
+    OrgKind.REFERRAL_UNIT: frozenset(
+        {Role.REFERRAL_ANALYST, Role.ORG_ADMIN, Role.AUDITOR, Role.REPORTER}
+    ),
+    OrgKind.HOTLINE: frozenset(
+        {Role.REFERRAL_ANALYST, Role.ORG_ADMIN, Role.AUDITOR, Role.REPORTER}
+    ),
+    OrgKind.COMPETENT_AUTHORITY: frozenset(
+        {Role.COMPETENT_AUTHORITY, Role.ORG_ADMIN, Role.AUDITOR, Role.REPORTER}
+    ),
+    OrgKind.TRUSTED_FLAGGER: frozenset({Role.TRUSTED_FLAGGER, Role.ORG_ADMIN, Role.REPORTER}),
+    OrgKind.RESEARCH: frozenset({Role.AUDITOR, Role.ORG_ADMIN, Role.REPORTER}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: a signed-in user or an API token, always inside one organisation.
+
+    ``user_id`` is None for anonymous members of the public and for machine tokens.
+    """
+
+    organisation_id: int | None
+    org_kind: OrgKind | None
+    roles: frozenset[Role]
+    user_id: int | None = None
+    token_id: int | None = None
+    label: str = "anonymous"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.organisation_id is None
+
+    def can(self, permission: Permission) -> bool:
+        return any(permission in ROLE_PERMISSIONS[r] for r in self.roles)
+
+
+ANONYMOUS = Principal(organisation_id=None, org_kind=None, roles=frozenset())
+
+
+def check_roles_fit(kind: OrgKind, roles: frozenset[Role]) -> None:
+    """Refuse roles that an organisation of this kind may not hold."""
+    from cleanit.domain.errors import InvalidInput
+
+    wrong = sorted(r.value for r in roles - ROLES_BY_ORG_KIND[kind])
+    if wrong:
+        raise InvalidInput(
+            f"a {kind.value} organisation cannot hold the role(s) {', '.join(wrong)}",
+            field="roles",
+        )

@@ -1,0 +1,1 @@
+"""Use cases. Every entry point (API, CLI, worker, demo) calls these functions."""

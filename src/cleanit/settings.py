@@ -1,0 +1,48 @@
+"""Settings, read from the environment (prefix ``CLEANIT_``) when the composition root asks.
+
+Nothing here runs at import time: call ``Settings()`` where the application is wired.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEANIT_", extra="ignore")
+
+    # External PostgreSQL (production). When empty, an embedded server runs under data_dir.
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr("dev-only-change-me")
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    complaint_window_days: int = Field(default=183, ge=183)
+    # Personal data of notifiers (name, e-mail) is deleted this long after the case closes.
+    personal_data_retention_days: int = Field(default=365, ge=1)
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "cleanit@example.org"
+
+    # Webhooks to loopback/private addresses are refused unless this is set (the local demo).
+    allow_private_webhook_targets: bool = False
+    webhook_timeout_seconds: float = 5.0
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    @property
+    def mailbox_dir(self) -> Path:
+        return self.data_dir / "mailbox"
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir / "pgdata"

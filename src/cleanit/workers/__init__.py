@@ -1,0 +1,1 @@
+"""Background workers: procrastinate tasks that call the services."""

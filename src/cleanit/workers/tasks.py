@@ -1,0 +1,34 @@
+"""The procrastinate tasks. Each one is a thin call into a service function.
+
+Task names are the explicit constants of ``cleanit.adapters.jobs``; retries use exponential
+back-off (2, 4, 8, ... seconds; about 17 minutes over 10 attempts). A job whose retries all
+fail is picked up again by the periodic sweep, so no message or platform action is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import procrastinate
+
+from cleanit.adapters import jobs
+from cleanit.services import maintenance, outbox, platform
+from cleanit.services.context import Context
+
+RETRY = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
+
+
+def register(app: procrastinate.App, ctx: Context) -> None:
+    @app.task(name=jobs.DELIVER_MESSAGE, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def deliver_message(message_id: int) -> str:
+        return outbox.deliver_message(ctx, message_id)
+
+    @app.task(name=jobs.SEND_PLATFORM_ACTION, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def send_platform_action(platform_action_id: int) -> str:
+        return platform.send_platform_action(ctx, platform_action_id)
+
+    @app.periodic(cron="*/5 * * * *", periodic_id="sweep")
+    @app.task(name=jobs.SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.SWEEP)
+    def sweep(timestamp: int) -> dict[str, Any]:
+        report = maintenance.sweep(ctx)
+        return {"erased": report.notifiers_erased, "redeferred": report.jobs_redeferred}
