@@ -31,8 +31,9 @@ padding:.5rem;border:1px solid #997a00}.post{border-bottom:1px solid #ccc;paddin
     "index.html": """{% extends "base.html" %}{% block body %}<h1>Latest posts</h1>
 {% for p in posts %}<div class="post"><a href="posts/{{ p.slug }}">{{ p.title }}</a>
 — <em>{{ p.state }}</em></div>{% endfor %}{% endblock %}""",
-    "post.html": """{% extends "base.html" %}{% block title %}{{ post.title }}{% endblock %}
-{% block body %}{% if post.state in ("remove", "disable_access", "suspend_account") %}
+    "post.html": """{% extends "base.html" %}{% block title %}{{ "Content not available" if post.state in GONE else post.title }}
+{% endblock %}
+{% block body %}{% if post.state in GONE %}
 <div class="gone" role="status"><h1>This content is not available</h1>
 <p>It was {{ "removed" if post.state == "remove" else "disabled" }} after a decision under
 our terms or the law. The uploader received a statement of reasons.</p></div>
@@ -60,6 +61,7 @@ def _svg(slug: str) -> str:
 
 def create_site(ctx: Context) -> FastAPI:
     env = Environment(loader=DictLoader(_TEMPLATES), autoescape=select_autoescape(default=True))
+    env.globals["GONE"] = ("remove", "disable_access", "suspend_account")
     site = FastAPI(title="Example Video (demo)", docs_url=None, redoc_url=None, openapi_url=None)
 
     @site.get("/", response_class=HTMLResponse)
