@@ -36,7 +36,7 @@ def create_app(ctx: Context, settings: Settings) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=problems.RESPONSES)
     for module in (notices, cases, complaints, registries, organisations):
         api.include_router(module.router)
     app.include_router(api)

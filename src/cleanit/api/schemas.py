@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cleanit.domain.assessments import Finding
 from cleanit.domain.complaints import ComplaintOutcome
@@ -16,6 +16,15 @@ from cleanit.domain.roles import Role
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=20_000)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL characters: refuse them here, naming the field."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 T = TypeVar("T")

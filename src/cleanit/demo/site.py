@@ -31,7 +31,8 @@ padding:.5rem;border:1px solid #997a00}.post{border-bottom:1px solid #ccc;paddin
     "index.html": """{% extends "base.html" %}{% block body %}<h1>Latest posts</h1>
 {% for p in posts %}<div class="post"><a href="posts/{{ p.slug }}">{{ p.title }}</a>
 — <em>{{ p.state }}</em></div>{% endfor %}{% endblock %}""",
-    "post.html": """{% extends "base.html" %}{% block title %}{{ "Content not available" if post.state in GONE else post.title }}
+    "post.html": """{% extends "base.html" %}
+{% block title %}{{ "Content not available" if post.state in GONE else post.title }}
 {% endblock %}
 {% block body %}{% if post.state in GONE %}
 <div class="gone" role="status"><h1>This content is not available</h1>

@@ -176,6 +176,8 @@ def canonical_url(url: str) -> str:
         raise InvalidInput("a URL cannot contain spaces", field="locations")
     scheme = parts.scheme.lower()
     host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     if port is not None and not (
         (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
     ):

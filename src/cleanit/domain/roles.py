@@ -69,12 +69,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CONFIRM_ILLEGAL,
         }
     ),
+    # Provider staff submit own-initiative notices (what they found themselves).
     Role.REVIEWER: frozenset(
-        {*_STAFF_READ, Permission.ASSIGN_CASES, Permission.ASSESS_TERMS, Permission.DECIDE}
+        {
+            *_STAFF_READ,
+            Permission.SUBMIT_NOTICE,
+            Permission.ASSIGN_CASES,
+            Permission.ASSESS_TERMS,
+            Permission.DECIDE,
+        }
     ),
     Role.LEGAL: frozenset(
         {
             *_STAFF_READ,
+            Permission.SUBMIT_NOTICE,
             Permission.ASSIGN_CASES,
             Permission.ASSESS_TERMS,
             Permission.DECIDE,

@@ -27,7 +27,13 @@ from cleanit.adapters.db.models import (
 from cleanit.adapters.passwords import digest
 from cleanit.domain.cases import CaseEvent, CaseState, next_state
 from cleanit.domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from cleanit.domain.notices import NoticeDraft, is_art16_complete, priority_of, validate_notice
+from cleanit.domain.notices import (
+    NO_NOTIFIER_SOURCES,
+    NoticeDraft,
+    is_art16_complete,
+    priority_of,
+    validate_notice,
+)
 from cleanit.domain.roles import OrgKind, Permission, Principal
 from cleanit.services import audit
 from cleanit.services.authz import require
@@ -165,6 +171,11 @@ def _receive(
     if provider is None or provider.kind != OrgKind.HOSTING_PROVIDER.value:
         raise InvalidInput(
             f"no hosting provider '{draft.provider}' in this installation", field="provider"
+        )
+    if draft.source_type in NO_NOTIFIER_SOURCES and provider.id != principal.organisation_id:
+        raise InvalidInput(
+            "own-initiative and automated notices are only for your own platform",
+            field="source_type",
         )
     now = ctx.now()
     tracking_code = "CIT-" + secrets.token_urlsafe(18)

@@ -20,13 +20,13 @@ def get_statement(
 ) -> Statement:
     with ctx.sessions() as s:
         st = s.scalar(select(Statement).where(Statement.public_id == public_id))
-        if st is None:
-            raise NotFound("no such statement of reasons")
-        if code is not None and st.complaint_secret_hash == digest(code):
+        if st is not None and code is not None and st.complaint_secret_hash == digest(code):
             return st
+        # Check the caller before looking further, so that the answer does not depend on
+        # whether the statement exists.
         require(principal, Permission.READ_CASES)
-        d = s.get(Decision, st.decision_id)
-        if d is None or d.provider_id != principal.organisation_id:
+        d = s.get(Decision, st.decision_id) if st is not None else None
+        if st is None or d is None or d.provider_id != principal.organisation_id:
             raise NotFound("no such statement of reasons")
         return st
 
