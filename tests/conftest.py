@@ -110,9 +110,13 @@ def mailbox(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ctx(clean_db: None, engine: Engine, webhooks: RecordingWebhooks, mailbox: Path) -> Context:
-    return Context(sessions=make_session_factory(engine), mailer=MailboxMailer(mailbox),
-                   webhooks=webhooks, base_url="http://testserver",
-                   passwords=Passwords(time_cost=1, memory_cost=1024))  # fast, tests only
+    return Context(
+        sessions=make_session_factory(engine),
+        mailer=MailboxMailer(mailbox),
+        webhooks=webhooks,
+        base_url="http://testserver",
+        passwords=Passwords(time_cost=1, memory_cost=1024),
+    )  # fast, tests only
 
 
 @pytest.fixture

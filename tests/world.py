@@ -62,38 +62,66 @@ def build_world(ctx: Context) -> World:
     w = World(ctx)
     for slug, kind in ORGS.items():
         org = organisations.create_organisation(
-            ctx, slug=slug, name=f"Org {slug}", kind=kind,
+            ctx,
+            slug=slug,
+            name=f"Org {slug}",
+            kind=kind,
             webhook_url="https://platform.example.org/hook"
-            if kind is OrgKind.HOSTING_PROVIDER else None)
+            if kind is OrgKind.HOSTING_PROVIDER
+            else None,
+        )
         w.org_ids[slug] = org.id
     for who, (org, roles) in PEOPLE.items():
-        user = organisations.create_user(ctx, org_slug=org, email=f"{who}@{org}.example.org",
-                                         name=who, password=PASSWORD, roles=roles)
+        user = organisations.create_user(
+            ctx,
+            org_slug=org,
+            email=f"{who}@{org}.example.org",
+            name=who,
+            password=PASSWORD,
+            roles=roles,
+        )
         w.user_ids[who] = user.id
-        t = organisations.issue_token(ctx, org_slug=org, name=who, roles=roles,
-                                      user_id=user.id)
+        t = organisations.issue_token(ctx, org_slug=org, name=who, roles=roles, user_id=user.id)
         w.tokens[who] = t.token
         with ctx.sessions() as s:
             w.principals[who] = principal_for_user(s, user.id)
     provision = registries.add_legal_provision(
-        ctx, None, jurisdiction="EU", instrument="Directive (EU) 2017/541", article="Art 5",
-        title="Public provocation")
+        ctx,
+        None,
+        jurisdiction="EU",
+        instrument="Directive (EU) 2017/541",
+        article="Art 5",
+        title="Public provocation",
+    )
     w.provision_id = provision.id
     clause = registries.publish_terms_clause(
-        ctx, w.p("legal"), key="violent-extremism", title="Violent extremism",
-        text="No content supporting violent extremist organisations.")
+        ctx,
+        w.p("legal"),
+        key="violent-extremism",
+        title="Violent extremism",
+        text="No content supporting violent extremist organisations.",
+    )
     w.clause_version_id = clause.version_id
     return w
 
 
-def notice(url: str = "https://host-a.example.org/v/1", *, provider: str = "host-a",
-           source: SourceType = SourceType.END_USER, **kw: object) -> NoticeDraft:
+def notice(
+    url: str = "https://host-a.example.org/v/1",
+    *,
+    provider: str = "host-a",
+    source: SourceType = SourceType.END_USER,
+    **kw: object,
+) -> NoticeDraft:
     fields: dict[str, object] = dict(
-        provider=provider, source_type=source, category=Category.RISK_FOR_PUBLIC_SECURITY,
+        provider=provider,
+        source_type=source,
+        category=Category.RISK_FOR_PUBLIC_SECURITY,
         explanation="It calls on people to join an invented violent group.",
-        locations=(url,), jurisdiction="DE", good_faith=True,
-        notifier_name="Pat Public", notifier_email="pat@public.example.net",
+        locations=(url,),
+        jurisdiction="DE",
+        good_faith=True,
+        notifier_name="Pat Public",
+        notifier_email="pat@public.example.net",
     )
     fields.update(kw)
     return NoticeDraft(**fields)  # type: ignore[arg-type]
-
