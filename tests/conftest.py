@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +51,7 @@ def _with_db(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """Maintenance-database URL of the PostgreSQL server the tests use."""
     external = os.environ.get("CLEANIT_TEST_DATABASE_URL")
     if external:
@@ -57,11 +59,16 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from cleanit.adapters.embedded import start_embedded
 
-    pg = start_embedded(Path(tmp_path_factory.mktemp("pg")) / "data", database="postgres")
+    # Not under pytest's basetemp: that is mode 0700 for root, and the embedded server runs
+    # as its own system user, which must reach its data directory.
+    parent = Path(tempfile.mkdtemp(prefix="cleanit-test-pg-"))
+    parent.chmod(0o755)
+    pg = start_embedded(parent / "data", database="postgres")
     try:
         yield pg.url("postgres")
     finally:
         pg.stop()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
