@@ -51,7 +51,7 @@ def defer(
     scheduled_at: datetime | None = None,
 ) -> None:
     """Defer a job in the session's current transaction."""
-    session.execute(
+    session.connection().execute(
         _DEFER,
         {
             "queue": queue,

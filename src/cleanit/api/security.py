@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cleanit.domain.errors import Unauthenticated
 from cleanit.domain.roles import ANONYMOUS, Principal
-from cleanit.services.authz import principal_for_token
+from cleanit.services.authz import authenticate_token
 from cleanit.services.context import Context
 
 _bearer = HTTPBearer(auto_error=False, description="An API token issued by cleanit")
@@ -27,9 +27,7 @@ def optional_principal(
 ) -> Principal:
     if creds is None:
         return ANONYMOUS
-    ctx = context(request)
-    with ctx.sessions() as s:
-        return principal_for_token(s, creds.credentials)
+    return authenticate_token(context(request), creds.credentials)
 
 
 def principal(p: Annotated[Principal, Depends(optional_principal)]) -> Principal:

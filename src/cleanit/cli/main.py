@@ -309,16 +309,33 @@ def notices_import(
         rt.close(stop_embedded=False)
 
 
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, _, digest = value.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        _fail("--anchor takes SEQ:HASH as printed by an earlier `cleanit audit verify`")
+    return int(seq), digest
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(help="SEQ:HASH of a head recorded earlier; detects a log cut short"),
+    ] = None,
+) -> None:
     """Check the hash chain; names every changed, missing or reordered entry."""
     from cleanit.services import audit
 
+    expected = _anchor(anchor)
     rt = _runtime()
     try:
-        report = audit.verify(rt.ctx)
+        report = audit.verify(rt.ctx, anchor=expected)
+        head = f"{report.head[0]}:{report.head[1]}" if report.head else "(empty log)"
         if report.ok:
             console.print(f"[green]OK[/]: {report.entries} entries, chain intact.")
+            console.print(f"Head: {head}  (keep it elsewhere; pass it as --anchor next time)")
             return
         table = Table(title=f"Audit chain BROKEN ({len(report.problems)} problem(s))")
         for col in ("entry", "problem", "detail"):

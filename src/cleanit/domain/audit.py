@@ -73,15 +73,24 @@ class ChainProblem:
 class ChainReport:
     entries: int
     problems: tuple[ChainProblem, ...]
+    # The last entry (seq, hash). Recorded outside cleanit, it lets a later verification
+    # detect entries cut off the end of the log, which a chain alone cannot show.
+    head: tuple[int, str] | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_chain(records: Iterable[AuditRecord]) -> ChainReport:
-    """Check every entry in sequence order. Reports each problem once, with the entry's seq."""
+def verify_chain(
+    records: Iterable[AuditRecord], anchor: tuple[int, str] | None = None
+) -> ChainReport:
+    """Check every entry in sequence order. Reports each problem once, with the entry's seq.
+
+    ``anchor`` is a (seq, hash) head recorded earlier: that entry must still be there, unchanged.
+    """
     problems: list[ChainProblem] = []
+    anchor_seen = False
     prev_hash = GENESIS
     expected_seq = 1
     count = 0
@@ -126,6 +135,25 @@ def verify_chain(records: Iterable[AuditRecord]) -> ChainReport:
                     "(removed or reordered entries)",
                 )
             )
+        if anchor is not None and rec.seq == anchor[0]:
+            anchor_seen = True
+            if rec.hash != anchor[1]:
+                problems.append(
+                    ChainProblem(
+                        rec.seq,
+                        "anchor-mismatch",
+                        f"entry {rec.seq} no longer has the recorded hash",
+                    )
+                )
         prev_hash = rec.hash
         expected_seq = rec.seq + 1
-    return ChainReport(entries=count, problems=tuple(problems))
+    if anchor is not None and not anchor_seen:
+        problems.append(
+            ChainProblem(
+                anchor[0],
+                "truncated",
+                f"entry {anchor[0]} recorded earlier is gone: the log was cut short",
+            )
+        )
+    head = (expected_seq - 1, prev_hash) if count else None
+    return ChainReport(entries=count, problems=tuple(problems), head=head)

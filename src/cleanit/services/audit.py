@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from cleanit.adapters.db.models import AuditEntry
+from cleanit.adapters.db.models import AuditEntry, table
 from cleanit.domain.audit import GENESIS, AuditRecord, ChainReport, entry_hash, verify_chain
 from cleanit.domain.roles import Permission, Principal
 from cleanit.services.authz import require
@@ -17,6 +17,10 @@ from cleanit.services.context import Context
 
 # Any constant works; it names the one lock that serialises appends to the chain.
 _CHAIN_LOCK = 0x636C65616E6974
+# Built once: every state change appends here.
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LAST = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+_APPEND = insert(table(AuditEntry))
 
 
 def actor_label(principal: Principal) -> str:
@@ -44,10 +48,9 @@ def record(
     process, so sequence numbers have no gaps and each entry links to the one before it.
     Callers append last in their transaction to keep the lock short.
     """
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    last = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    conn = session.connection()
+    conn.execute(_LOCK, {"k": _CHAIN_LOCK})
+    last = conn.execute(_LAST).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     if isinstance(principal, Principal):
         actor = actor_label(principal)
@@ -67,21 +70,21 @@ def record(
         data=payload,
         prev_hash=prev,
     )
-    session.add(
-        AuditEntry(
-            seq=seq,
-            at=at,
-            actor=actor,
-            organisation_id=org,
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            data=payload,
-            prev_hash=prev,
-            hash=digest,
-        )
+    conn.execute(
+        _APPEND,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "organisation_id": org,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "data": payload,
+            "prev_hash": prev,
+            "hash": digest,
+        },
     )
-    session.flush()
 
 
 def _records(session: Session) -> Iterator[AuditRecord]:
@@ -101,12 +104,14 @@ def _records(session: Session) -> Iterator[AuditRecord]:
         )
 
 
-def verify(ctx: Context, principal: Principal | None = None) -> ChainReport:
+def verify(
+    ctx: Context, principal: Principal | None = None, anchor: tuple[int, str] | None = None
+) -> ChainReport:
     """Verify the whole chain. ``principal`` None means the local operator (CLI)."""
     if principal is not None:
         require(principal, Permission.READ_AUDIT)
     with ctx.sessions() as session:
-        return verify_chain(_records(session))
+        return verify_chain(_records(session), anchor)
 
 
 def list_entries(

@@ -13,6 +13,7 @@ from cleanit.adapters.db.models import ApiToken, Organisation, User
 from cleanit.adapters.passwords import Passwords, digest
 from cleanit.domain.errors import Forbidden, NotFound, Unauthenticated
 from cleanit.domain.roles import OrgKind, Permission, Principal, Role
+from cleanit.services.context import Context
 
 
 def require(principal: Principal, permission: Permission) -> None:
@@ -26,6 +27,18 @@ def require_member(principal: Principal, organisation_id: int) -> None:
     """The data belongs to another organisation: answer as if it did not exist."""
     if principal.organisation_id != organisation_id:
         raise NotFound("no such resource")
+
+
+def authenticate_token(ctx: Context, token: str) -> Principal:
+    """The principal behind an API token (cached briefly; see TokenCache)."""
+    key = digest(token)
+    cached = ctx.token_cache.get(key)
+    if cached is not None:
+        return cached
+    with ctx.sessions() as s:
+        principal = principal_for_token(s, token)
+    ctx.token_cache.put(key, principal)
+    return principal
 
 
 def principal_for_token(session: Session, token: str) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,6 +13,31 @@ from sqlalchemy.orm import Session, sessionmaker
 from cleanit.adapters.mail import Mailer
 from cleanit.adapters.passwords import Passwords
 from cleanit.adapters.webhooks import WebhookSender
+from cleanit.domain.roles import Principal
+
+
+class TokenCache:
+    """Recently seen API tokens → principals, for ``ttl`` seconds, in this process.
+
+    Saves a database round trip on every API call. The price: revoking a token or changing
+    its roles takes effect within ``ttl`` seconds on every replica (see docs/decisions.md).
+    Keys are token digests, never tokens.
+    """
+
+    def __init__(self, ttl: float = 10.0, max_entries: int = 10_000) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        hit = self._entries.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: str, principal: Principal) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # bounded memory; entries are cheap to reload
+        self._entries[key] = (time.monotonic() + self.ttl, principal)
 
 
 def utcnow() -> datetime:
@@ -29,6 +55,7 @@ class Context:
     personal_data_retention: timedelta = timedelta(days=365)
     passwords: Passwords = field(default_factory=Passwords)
     clock: Callable[[], datetime] = utcnow
+    token_cache: TokenCache = field(default_factory=lambda: TokenCache())
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from cleanit.adapters.db.models import (
@@ -23,6 +23,7 @@ from cleanit.adapters.db.models import (
     Notice,
     NoticeCase,
     Organisation,
+    table,
 )
 from cleanit.adapters.passwords import digest
 from cleanit.domain.cases import CaseEvent, CaseState, next_state
@@ -39,6 +40,48 @@ from cleanit.services import audit
 from cleanit.services.authz import require
 from cleanit.services.context import Context
 from cleanit.services.outbox import queue_message
+
+# The intake path runs for every notice, so its statements are built once and executed on the
+# session's connection with parameters (building them per call cost more than running them).
+_ITEMS = table(ContentItem)
+_CASES = table(Case)
+_CLAIM = insert(table(IdempotencyKey)).on_conflict_do_nothing().returning(IdempotencyKey.key)
+_STORED = select(IdempotencyKey.request_hash, IdempotencyKey.response).where(
+    IdempotencyKey.scope == bindparam("b_scope"), IdempotencyKey.key == bindparam("b_key")
+)
+_STORE_RESPONSE = (
+    update(table(IdempotencyKey))
+    .where(IdempotencyKey.scope == bindparam("b_scope"), IdempotencyKey.key == bindparam("b_key"))
+    .values(status_code=bindparam("b_status"), response=bindparam("b_response", type_=JSONB))
+)
+_PROVIDER = select(Organisation.id, Organisation.name).where(
+    Organisation.slug == bindparam("b_slug"),
+    Organisation.kind == OrgKind.HOSTING_PROVIDER.value,
+)
+_INSERT_NOTICE = insert(table(Notice)).returning(Notice.id)
+_upsert = insert(_ITEMS)
+# DO UPDATE (unlike DO NOTHING) returns an existing row, and locks it.
+_UPSERT_ITEM = _upsert.on_conflict_do_update(
+    index_elements=["provider_id", "canonical_url"],
+    set_={"canonical_url": _upsert.excluded.canonical_url},
+).returning(_ITEMS.c.id)
+_LAST_CASE = (
+    select(_CASES.c.id, _CASES.c.state, _CASES.c.priority)
+    .where(_CASES.c.content_item_id == bindparam("b_item"))
+    .order_by(_CASES.c.id.desc())
+    .limit(1)
+)
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
+_UPDATE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("b_case"))
+    .values(
+        state=bindparam("b_state"),
+        priority=bindparam("b_priority"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_INSERT_NOTICE_CASE = insert(table(NoticeCase))
 
 
 @dataclass(frozen=True)
@@ -69,7 +112,7 @@ def idempotency_scope(principal: Principal) -> str:
     return "anonymous"
 
 
-def _claim_key(s: Session, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+def _claim_key(c: Connection, scope: str, key: str, fingerprint: str) -> dict[str, Any] | None:
     """Claim an idempotency key in this transaction, or return the stored response.
 
     If another transaction holds the same key uncommitted, the insert waits for it; after it
@@ -77,66 +120,64 @@ def _claim_key(s: Session, scope: str, key: str, fingerprint: str) -> dict[str, 
     """
     if not 1 <= len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
-    claimed = s.execute(
-        insert(IdempotencyKey)
-        .values(scope=scope, key=key, request_hash=fingerprint)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    ).first()
+    claimed = c.execute(_CLAIM, {"scope": scope, "key": key, "request_hash": fingerprint}).first()
     if claimed is not None:
         return None
-    row = s.get(IdempotencyKey, (scope, key))
-    assert row is not None
+    row = c.execute(_STORED, {"b_scope": scope, "b_key": key}).one()
     if row.request_hash != fingerprint:
         raise Conflict(
             "this Idempotency-Key was already used for a different notice",
             field="Idempotency-Key",
         )
     assert row.response is not None
-    return row.response
+    return dict(row.response)
 
 
-def _content_item(s: Session, provider_id: int, url: str) -> ContentItem:
-    s.execute(
-        insert(ContentItem)
-        .values(provider_id=provider_id, url=url, canonical_url=url)
-        .on_conflict_do_nothing(index_elements=["provider_id", "canonical_url"])
-    )
-    # Row lock: concurrent notices about the same content queue here, so exactly one case
-    # is opened for it.
-    item = s.scalar(
-        select(ContentItem)
-        .where(ContentItem.provider_id == provider_id, ContentItem.canonical_url == url)
-        .with_for_update()
-    )
-    assert item is not None
-    return item
+def _content_item(c: Connection, provider_id: int, url: str) -> int:
+    """Find or create the content item and lock its row, in one statement.
+
+    The row lock makes concurrent notices about the same content queue here, so exactly one
+    case is opened for it.
+    """
+    params = {
+        "provider_id": provider_id,
+        "url": url,
+        "canonical_url": url,
+        "platform_state": "available",
+    }
+    return int(c.execute(_UPSERT_ITEM, params).scalar_one())
 
 
-def _join_case(s: Session, ctx: Context, item: ContentItem, draft: NoticeDraft) -> Case:
-    case = s.scalar(
-        select(Case).where(Case.content_item_id == item.id).order_by(Case.id.desc()).limit(1)
-    )
+def _join_case(
+    c: Connection, ctx: Context, item_id: int, provider_id: int, draft: NoticeDraft
+) -> int:
+    """The case of this content (a new notice joins it), or a new one."""
     prio = priority_of(draft.source_type)
     now = ctx.now()
-    if case is None:
-        case = Case(
-            provider_id=item.provider_id,
-            content_item_id=item.id,
-            state=CaseState.OPEN.value,
-            priority=prio,
-            category=draft.category.value,
-            jurisdiction=draft.jurisdiction,
-            opened_at=now,
-            updated_at=now,
-        )
-        s.add(case)
-        s.flush()
-        return case
-    case.state = next_state(CaseState(case.state), CaseEvent.NEW_NOTICE).value
-    case.priority = min(case.priority, prio)
-    case.updated_at = now
-    return case
+    row = c.execute(_LAST_CASE, {"b_item": item_id}).first()
+    if row is None:
+        params = {
+            "provider_id": provider_id,
+            "content_item_id": item_id,
+            "state": CaseState.OPEN.value,
+            "priority": prio,
+            "category": draft.category.value,
+            "jurisdiction": draft.jurisdiction,
+            "opened_at": now,
+            "updated_at": now,
+        }
+        return int(c.execute(_INSERT_CASE, params).scalar_one())
+    case_id, state, priority = row
+    c.execute(
+        _UPDATE_CASE,
+        {
+            "b_case": case_id,
+            "b_state": next_state(CaseState(state), CaseEvent.NEW_NOTICE).value,
+            "b_priority": min(priority, prio),
+            "b_now": now,
+        },
+    )
+    return int(case_id)
 
 
 def receive_notice(
@@ -163,89 +204,98 @@ def _receive(
 ) -> NoticeReceipt:
     fingerprint = request_fingerprint(draft)
     scope = idempotency_scope(principal)
+    c = s.connection()
     if idempotency_key is not None:
-        stored = _claim_key(s, scope, idempotency_key, fingerprint)
+        stored = _claim_key(c, scope, idempotency_key, fingerprint)
         if stored is not None:
             return NoticeReceipt(**stored)
-    provider = s.scalar(select(Organisation).where(Organisation.slug == draft.provider))
-    if provider is None or provider.kind != OrgKind.HOSTING_PROVIDER.value:
+    provider = c.execute(_PROVIDER, {"b_slug": draft.provider}).first()
+    if provider is None:
         raise InvalidInput(
             f"no hosting provider '{draft.provider}' in this installation", field="provider"
         )
-    if draft.source_type in NO_NOTIFIER_SOURCES and provider.id != principal.organisation_id:
+    provider_id, provider_name = provider
+    if draft.source_type in NO_NOTIFIER_SOURCES and provider_id != principal.organisation_id:
         raise InvalidInput(
             "own-initiative and automated notices are only for your own platform",
             field="source_type",
         )
     now = ctx.now()
     tracking_code = "CIT-" + secrets.token_urlsafe(18)
-    notice = Notice(
-        public_id=uuid.uuid4(),
-        tracking_secret_hash=digest(tracking_code),
-        provider_id=provider.id,
-        notifier_org_id=principal.organisation_id,
-        notifier_user_id=principal.user_id,
-        source_type=draft.source_type.value,
-        category=draft.category.value,
-        keywords=list(draft.keywords),
-        explanation=draft.explanation,
-        locations=list(draft.locations),
-        jurisdiction=draft.jurisdiction,
-        good_faith=draft.good_faith,
-        anonymous=draft.anonymous,
-        art16_complete=is_art16_complete(draft),
-        notifier_name=draft.notifier_name,
-        notifier_email=draft.notifier_email,
-        received_at=now,
-    )
-    s.add(notice)
-    s.flush()
+    public_id = uuid.uuid4()
+    notice_id = c.execute(
+        _INSERT_NOTICE,
+        {
+            "public_id": public_id,
+            "tracking_secret_hash": digest(tracking_code),
+            "provider_id": provider_id,
+            "notifier_org_id": principal.organisation_id,
+            "notifier_user_id": principal.user_id,
+            "source_type": draft.source_type.value,
+            "category": draft.category.value,
+            "keywords": list(draft.keywords),
+            "explanation": draft.explanation,
+            "locations": list(draft.locations),
+            "jurisdiction": draft.jurisdiction,
+            "good_faith": draft.good_faith,
+            "anonymous": draft.anonymous,
+            "art16_complete": is_art16_complete(draft),
+            "notifier_name": draft.notifier_name,
+            "notifier_email": draft.notifier_email,
+            "received_at": now,
+        },
+    ).scalar_one()
     case_ids: list[int] = []
     for url in sorted(draft.locations):  # sorted: a stable lock order avoids deadlocks
-        item = _content_item(s, provider.id, url)
-        case = _join_case(s, ctx, item, draft)
-        s.add(NoticeCase(notice_id=notice.id, case_id=case.id))
-        case_ids.append(case.id)
+        item_id = _content_item(c, provider_id, url)
+        case_ids.append(_join_case(c, ctx, item_id, provider_id, draft))
+    c.execute(_INSERT_NOTICE_CASE, [{"notice_id": notice_id, "case_id": i} for i in case_ids])
     acknowledged = False
     if draft.notifier_email:
         queue_message(
             s,
             kind="notice.acknowledgement",
             recipient=draft.notifier_email,
-            subject=f"We received your notice {notice.public_id}",
+            subject=f"We received your notice {public_id}",
             body=(
-                f"Thank you. {provider.name} received your notice on {now:%Y-%m-%d %H:%M} UTC.\n\n"
+                f"Thank you. {provider_name} received your notice on {now:%Y-%m-%d %H:%M} UTC.\n\n"
                 f"Your tracking code: {tracking_code}\n"
                 f"Follow it at {ctx.base_url}/api/v1/notice-status/{tracking_code}\n\n"
                 "We will tell you what we decide and how you can contest the decision.\n"
             ),
-            related=("notice", notice.id),
+            related=("notice", notice_id),
         )
         acknowledged = True
     receipt = NoticeReceipt(
-        notice_id=str(notice.public_id),
+        notice_id=str(public_id),
         tracking_code=tracking_code,
         received_at=now.isoformat(),
         case_ids=sorted(set(case_ids)),
-        art16_complete=notice.art16_complete,
+        art16_complete=is_art16_complete(draft),
         acknowledgement_sent=acknowledged,
     )
     if idempotency_key is not None:
-        row = s.get(IdempotencyKey, (scope, idempotency_key))
-        assert row is not None
-        row.status_code, row.response = 201, receipt.as_dict()
+        c.execute(
+            _STORE_RESPONSE,
+            {
+                "b_scope": scope,
+                "b_key": idempotency_key,
+                "b_status": 201,
+                "b_response": receipt.as_dict(),
+            },
+        )
     audit.record(
         s,
         principal,
         "notice.received",
         "notice",
-        notice.public_id,
+        public_id,
         {
             "source": draft.source_type.value,
             "category": draft.category.value,
             "cases": receipt.case_ids,
         },
-        organisation_id=provider.id,
+        organisation_id=provider_id,
         at=now,
     )
     return receipt

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from cleanit.adapters import jobs
-from cleanit.adapters.db.models import Message
+from cleanit.adapters.db.models import Message, table
 from cleanit.services.context import Context
 
 log = logging.getLogger(__name__)
+
+
+# Built once: messages are queued on the intake path.
+_INSERT_MESSAGE = insert(table(Message)).returning(Message.id)
 
 
 class DeliveryFailed(Exception):
@@ -25,20 +30,27 @@ def queue_message(
     subject: str,
     body: str,
     related: tuple[str, object] | None = None,
-) -> Message:
-    msg = Message(
-        kind=kind,
-        recipient=recipient,
-        subject=subject[:300],
-        body=body,
-        related_entity=related[0] if related else None,
-        related_id=str(related[1]) if related else None,
-        status="pending",
+) -> int:
+    """Store a message and defer its delivery job, both in the caller's transaction."""
+    message_id = (
+        s.connection()
+        .execute(
+            _INSERT_MESSAGE,
+            {
+                "kind": kind,
+                "recipient": recipient,
+                "subject": subject[:300],
+                "body": body,
+                "related_entity": related[0] if related else None,
+                "related_id": str(related[1]) if related else None,
+                "status": "pending",
+                "attempts": 0,
+            },
+        )
+        .scalar_one()
     )
-    s.add(msg)
-    s.flush()
-    jobs.defer(s, jobs.DELIVER_MESSAGE, {"message_id": msg.id})
-    return msg
+    jobs.defer(s, jobs.DELIVER_MESSAGE, {"message_id": message_id})
+    return int(message_id)
 
 
 def deliver_message(ctx: Context, message_id: int) -> str:

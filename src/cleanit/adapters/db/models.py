@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -316,3 +317,10 @@ class DemoSitePost(Base):
     author_email: Mapped[str] = mapped_column(String(320))
     state: Mapped[str] = mapped_column(String(32), default="available")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for statements built once and run with parameters)."""
+    t = model.__table__
+    assert isinstance(t, Table)
+    return t

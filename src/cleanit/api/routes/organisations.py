@@ -124,6 +124,7 @@ def audit_verify(ctx: Ctx, caller: Caller) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "entries": report.entries,
+        "head": {"seq": report.head[0], "hash": report.head[1]} if report.head else None,
         "problems": [asdict(p) for p in report.problems],
     }
 

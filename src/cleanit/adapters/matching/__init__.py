@@ -1,0 +1,1 @@
+"""Hash-matching adapters: exact, fast nearest-neighbour lookups for perceptual hashes."""
