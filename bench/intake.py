@@ -101,6 +101,18 @@ def postgres_cpu(pgdata: Path) -> float:
     return reaped + proc_cpu(pids, skip_gone=True)
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its direct children (uvicorn's worker processes)."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
 def postgres_pids(pgdata: Path) -> list[int]:
     """The postmaster and all its children (backends, WAL writer, checkpointer, ...)."""
     try:
@@ -120,13 +132,13 @@ def postgres_pids(pgdata: Path) -> list[int]:
 def measured(run: Callable[[], Result], server_pid: int | None, pgdata: Path) -> Result:
     """Run and attach the CPU each party spent per notice."""
     client0, pg0 = time.process_time(), postgres_cpu(pgdata)
-    server0 = proc_cpu([server_pid]) if server_pid else math.nan
+    server0 = proc_cpu(process_tree(server_pid)) if server_pid else math.nan
     result = run()
     n = max(result.notices, 1)
     result.cpu_client_ms = (time.process_time() - client0) / n * 1000
     result.cpu_postgres_ms = (postgres_cpu(pgdata) - pg0) / n * 1000
     if server_pid:
-        result.cpu_server_ms = (proc_cpu([server_pid]) - server0) / n * 1000
+        result.cpu_server_ms = (proc_cpu(process_tree(server_pid)) - server0) / n * 1000
     return result
 
 
@@ -278,7 +290,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, data_dir: Path, port: int, log: Path, workers: int = 1
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANIT_")}
     env.update(
         CLEANIT_DATABASE_URL=url, CLEANIT_DATA_DIR=str(data_dir), CLEANIT_LOG_LEVEL="WARNING"
@@ -294,6 +308,8 @@ def start_server(url: str, data_dir: Path, port: int, log: Path) -> subprocess.P
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--workers",
+                str(workers),
             ],
             env=env,
             stdout=out,
@@ -365,6 +381,7 @@ def main() -> int:
         default=110,
         help="stop handing out intake notices after this long (keeps the run under 3 min)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="HTTP worker processes")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args()
@@ -394,7 +411,7 @@ def main() -> int:
 
         port = free_port()
         print(f"starting cleanit serve on port {port} ...", flush=True)
-        server = start_server(url, tmp / "data", port, tmp / "server.log")
+        server = start_server(url, tmp / "data", port, tmp / "server.log", args.workers)
         base = f"http://127.0.0.1:{port}"
         c = args.concurrency
 
@@ -440,7 +457,7 @@ def main() -> int:
         print(
             f"cleanit notice intake — {platform.python_implementation()} "
             f"{platform.python_version()}, {os.cpu_count()} CPU(s), embedded PostgreSQL, "
-            f"1 uvicorn process, {c} client threads"
+            f"{args.workers} uvicorn process(es), {c} client threads"
         )
         print()
         print_table([raw, intake])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import procrastinate
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from cleanit.adapters.db import migrate
@@ -88,3 +89,12 @@ def job_app(runtime: Runtime) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=runtime.database_url))
     register(app, runtime.ctx)
     return app
+
+
+def asgi_app() -> FastAPI:
+    """ASGI factory for ``cleanit serve --workers N``: each worker process builds its own
+    runtime from the environment (the parent has already migrated the database)."""
+    from cleanit.api.app import create_app
+
+    runtime = build(Settings(), upgrade=False)
+    return create_app(runtime.ctx, runtime.settings)

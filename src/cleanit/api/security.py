@@ -7,30 +7,40 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from cleanit.domain.errors import Unauthenticated
 from cleanit.domain.roles import ANONYMOUS, Principal
-from cleanit.services.authz import authenticate_token
+from cleanit.services.authz import authenticate_token, cached_principal
 from cleanit.services.context import Context
 
 _bearer = HTTPBearer(auto_error=False, description="An API token issued by cleanit")
 
 
-def context(request: Request) -> Context:
+# The dependencies are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in the
+# thread pool, and those hand-offs cost more CPU than the work itself. Only a token that is
+# not in the short-lived cache goes to the database, in the thread pool.
+
+
+async def context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if creds is None:
         return ANONYMOUS
-    return authenticate_token(context(request), creds.credentials)
+    ctx: Context = request.app.state.ctx
+    cached = cached_principal(ctx, creds.credentials)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(authenticate_token, ctx, creds.credentials)
 
 
-def principal(p: Annotated[Principal, Depends(optional_principal)]) -> Principal:
+async def principal(p: Annotated[Principal, Depends(optional_principal)]) -> Principal:
     if p.is_anonymous:
         raise Unauthenticated("send an API token: Authorization: Bearer <token>")
     return p

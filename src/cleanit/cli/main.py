@@ -124,14 +124,32 @@ def _serve(rt: Runtime, host: str, port: int, *, with_worker: bool, with_demo: b
 def serve(
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    worker: Annotated[bool, typer.Option(help="Also run a worker in this process")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="HTTP worker processes")] = 1,
+    worker: Annotated[bool, typer.Option(help="Also run a job worker in this process")] = False,
     demo_site: Annotated[bool, typer.Option(help="Mount the demo hosting site")] = False,
 ) -> None:
-    """Serve the HTTP API (production: run workers separately with `cleanit worker`)."""
+    """Serve the HTTP API (production: run job workers separately with `cleanit worker`)."""
     _logging()
     rt = _runtime()
     try:
-        _serve(rt, host, port, with_worker=worker, with_demo=demo_site)
+        if workers > 1:
+            if worker or demo_site:
+                _fail("--worker and --demo-site need a single HTTP process (--workers 1)")
+            import uvicorn
+
+            # Each process builds its own runtime; they share the database we just migrated.
+            os.environ["CLEANIT_DATABASE_URL"] = rt.database_url
+            uvicorn.run(
+                "cleanit.bootstrap:asgi_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                access_log=False,
+            )
+        else:
+            _serve(rt, host, port, with_worker=worker, with_demo=demo_site)
     finally:
         rt.close(stop_embedded=False)
 

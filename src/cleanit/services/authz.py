@@ -29,6 +29,11 @@ def require_member(principal: Principal, organisation_id: int) -> None:
         raise NotFound("no such resource")
 
 
+def cached_principal(ctx: Context, token: str) -> Principal | None:
+    """The principal if the token was seen in the last seconds (no I/O), else None."""
+    return ctx.token_cache.get(digest(token))
+
+
 def authenticate_token(ctx: Context, token: str) -> Principal:
     """The principal behind an API token (cached briefly; see TokenCache)."""
     key = digest(token)

@@ -19,6 +19,7 @@ removing an absent id is a no-op. Search results are sorted by ``(distance, entr
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import os
@@ -318,6 +319,10 @@ def _kernels() -> _Kernels:
     from numba.core import types
     from numba.extending import intrinsic
 
+    # LLVM IR helpers for the intrinsics below; untyped (llvmlite ships no hints).
+    ir: Any = importlib.import_module("llvmlite.ir")
+    cgutils: Any = importlib.import_module("numba.core.cgutils")
+
     # numba ships type hints, but kernel bodies are not meaningfully type-checkable
     # (numpy scalars vs int, intrinsic signatures): the decorators are typed to return
     # plain Callable[..., Any] so mypy checks everything around the kernels instead.
@@ -335,6 +340,39 @@ def _kernels() -> _Kernels:
         def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
             del context, sig
             return builder.ctpop(args[0])
+
+        return signature, codegen
+
+    @as_intrinsic
+    def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+        # Hint the CPU to start loading array[index] (its first element for 2-D arrays)
+        # into cache. Lets the loads of one probing phase overlap the next phase.
+        del typingctx
+        signature = types.void(array, index)
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            array_type = sig.args[0]
+            view = context.make_array(array_type)(context, builder, args[0])
+            zero = context.get_constant(types.intp, 0)
+            index = context.cast(builder, args[1], sig.args[1], types.intp)
+            indices = [index] + [zero] * (array_type.ndim - 1)
+            pointer = cgutils.get_item_pointer(
+                context, builder, array_type, view, indices, wraparound=False
+            )
+            byte_pointer = ir.IntType(8).as_pointer()
+            int32 = ir.IntType(32)
+            # Intrinsic name mangling differs between opaque ("ptr") and typed pointers.
+            suffix = "p0" if str(byte_pointer) == "ptr" else "p0i8"
+            function = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+                f"llvm.prefetch.{suffix}",
+            )
+            # read, keep in all cache levels, data cache
+            builder.call(
+                function, [builder.bitcast(pointer, byte_pointer), int32(0), int32(3), int32(1)]
+            )
+            return context.get_dummy_value()
 
         return signature, codegen
 
@@ -538,12 +576,16 @@ def _kernels() -> _Kernels:
                         last = min(first + block, probes)
                         for p in range(first, last):
                             key = query_key ^ np.int64(patterns[p])
-                            bucket_begin[p - first] = offsets[table + key]
+                            begin = offsets[table + key]
+                            bucket_begin[p - first] = begin
                             bucket_end[p - first] = offsets[table + key + 1]
+                            prefetch(rows, column + begin)
                         count = 0
                         for p in range(last - first):
                             for slot in range(bucket_begin[p], bucket_end[p]):
-                                candidates[count] = rows[column + slot]
+                                row = rows[column + slot]
+                                prefetch(words, row)
+                                candidates[count] = row
                                 count += 1
                                 if count == room:
                                     found = verify(
@@ -582,22 +624,25 @@ def _kernels() -> _Kernels:
 # Relative costs used to pick the layout and to decide, per query threshold, whether
 # probing beats a linear scan. A probe is one random read of the offsets table; a
 # candidate is a random read of the row table plus one of the hash table; a scanned
-# entry is 32 sequential bytes. Measured on a 2-core EPYC VM (see bench/matching.py).
+# entry is 32 sequential bytes. Calibrated on a 2-core EPYC VM: ~20-40 ns per probe or
+# candidate and ~5 ns per scanned entry at 1M entries; probing and scanning break even
+# near threshold 56 there.
 _PROBE_COST = 1.0
 _CANDIDATE_COST = 1.5
-_SCAN_COST = 0.08
+_SCAN_COST = 0.1
 # Offsets plus row tables may use up to this many bytes per entry (or a small fixed
 # floor for tiny banks); this is what bounds memory at ~1.2 GB for 10M entries.
 _TABLE_BYTES_PER_ENTRY = 90
 _TABLE_BYTES_FLOOR = 16 << 20
+_MIN_SUBSTRING_BITS = 4
+# 2**24 offsets (64 MiB) per substring at most; more only pays off beyond ~30M entries.
 _MAX_SUBSTRING_BITS = 24
 # Probes per phase and candidate rows per verification pass (see the search kernel).
 _PROBE_BLOCK = 256
-# Substring tables built concurrently during a build/compaction (each needs 12 bytes
-# per entry of scratch).
-_BUILD_THREADS = 2
 _CANDIDATE_BLOCK = 1024
-_MIN_SUBSTRING_BITS = 4
+# Substring tables built concurrently during a build or compaction (each thread needs
+# 12 bytes of scratch per entry).
+_BUILD_THREADS = 2
 
 
 def _probe_radii(threshold: int, m: int) -> I64Array:
@@ -725,16 +770,21 @@ class _MainSegment:
 
     @classmethod
     def build(cls, ext_ids: I64Array, words: U64Array, layout: tuple[int, int]) -> _MainSegment:
-        # Rows follow id order so that ids can be located by binary search, with no
-        # id -> row dictionary (which would cost ~100 bytes per entry).
+        # Takes ownership of ``words`` (callers pass a fresh array). Rows follow id
+        # order so that ids can be located by binary search, with no id -> row
+        # dictionary (which would cost ~100 bytes per entry).
         n = ext_ids.size
-        sorted_words = _aligned_words(n)
         if n < 2 or bool(np.all(ext_ids[1:] > ext_ids[:-1])):
             sorted_ids = np.ascontiguousarray(ext_ids)
-            sorted_words[:] = words
+            if words.flags.c_contiguous and words.ctypes.data % 64 == 0:
+                sorted_words = words  # already laid out as needed: skip a copy
+            else:
+                sorted_words = _aligned_words(n)
+                sorted_words[:] = words
         else:
             order = np.argsort(ext_ids)
             sorted_ids = ext_ids[order]
+            sorted_words = _aligned_words(n)
             # Moving whole 32-byte records is ~3x faster than np.take along axis 0.
             np.take(_records(words), order, out=_records(sorted_words))
         m, bits = layout
