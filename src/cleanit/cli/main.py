@@ -6,8 +6,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -51,7 +53,19 @@ def _runtime(upgrade: bool = True, **overrides: object) -> Runtime:
     return build(settings, upgrade=upgrade)
 
 
-def _fail(message: str, code: int = 1) -> None:
+@contextmanager
+def _operator(upgrade: bool = True) -> Iterator[Runtime]:
+    """A runtime for one command: domain errors become a readable message and exit 1."""
+    rt = _runtime(upgrade=upgrade)
+    try:
+        yield rt
+    except DomainError as exc:
+        _fail(exc.detail)
+    finally:
+        rt.close(stop_embedded=False)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]Error:[/] {message}")
     raise typer.Exit(code)
 
@@ -217,16 +231,11 @@ def orgs_create(
     """Add an organisation."""
     from cleanit.services import organisations
 
-    rt = _runtime()
-    try:
+    with _operator() as rt:
         org = organisations.create_organisation(
             rt.ctx, slug=slug, name=name, kind=kind, contact_email=contact_email
         )
         console.print(f"Created organisation {org.slug} (id {org.id}).")
-    except DomainError as exc:
-        _fail(exc.detail)
-    finally:
-        rt.close(stop_embedded=False)
 
 
 @users_app.command("create")
@@ -245,18 +254,13 @@ def users_create(
 
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    rt = _runtime()
-    try:
+    with _operator() as rt:
         user = organisations.create_user(
             rt.ctx, org_slug=org, email=email, name=name or email, password=password, roles=role
         )
         console.print(
             f"Created user {user.email} (id {user.id}) with roles {', '.join(user.roles)}."
         )
-    except DomainError as exc:
-        _fail(exc.detail)
-    finally:
-        rt.close(stop_embedded=False)
 
 
 @tokens_app.command("issue")
@@ -268,14 +272,9 @@ def tokens_issue(
     """Issue an API token for a machine. The token is printed once."""
     from cleanit.services import organisations
 
-    rt = _runtime()
-    try:
+    with _operator() as rt:
         t = organisations.issue_token(rt.ctx, org_slug=org, name=name, roles=role)
         console.print(t.token, soft_wrap=True)
-    except DomainError as exc:
-        _fail(exc.detail)
-    finally:
-        rt.close(stop_embedded=False)
 
 
 @notices_app.command("import")
@@ -289,8 +288,7 @@ def notices_import(
     """Import notices from CSV or JSON lines: all lines, or none with a report of bad lines."""
     from cleanit.services import imports
 
-    rt = _runtime()
-    try:
+    with _operator() as rt:
         principal = imports.operator_principal(rt.ctx, org)
         columns = (
             TextColumn("{task.description}"),
@@ -321,10 +319,6 @@ def notices_import(
             f"Imported {len(receipts)} notice(s) into "
             f"{len({c for r in receipts for c in r.case_ids})} case(s)."
         )
-    except DomainError as exc:
-        _fail(exc.detail)
-    finally:
-        rt.close(stop_embedded=False)
 
 
 def _anchor(value: str | None) -> tuple[int, str] | None:

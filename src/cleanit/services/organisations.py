@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from cleanit.adapters.db.models import ApiToken, Organisation, User
 from cleanit.adapters.passwords import digest, new_secret
@@ -72,6 +73,21 @@ def list_organisations(ctx: Context) -> list[Organisation]:
         return list(s.scalars(select(Organisation).order_by(Organisation.id)))
 
 
+def _org_to_staff(
+    s: Session, org_slug: str, roles: list[Role], principal: Principal | None
+) -> Organisation:
+    """The organisation that gets a person or token with ``roles``, if the caller may do it
+    (``principal`` None is the local operator) and the roles fit its kind."""
+    org = s.scalar(select(Organisation).where(Organisation.slug == org_slug))
+    if org is None:
+        raise NotFound(f"no organisation '{org_slug}'", field="organisation")
+    if principal is not None:
+        require(principal, Permission.MANAGE_ORGANISATION)
+        require_member(principal, org.id)
+    check_roles_fit(OrgKind(org.kind), frozenset(roles))
+    return org
+
+
 def create_user(
     ctx: Context,
     *,
@@ -91,13 +107,7 @@ def create_user(
     if not roles:
         raise InvalidInput("give at least one role", field="roles")
     with ctx.transaction() as s:
-        org = s.scalar(select(Organisation).where(Organisation.slug == org_slug))
-        if org is None:
-            raise NotFound(f"no organisation '{org_slug}'", field="organisation")
-        if principal is not None:
-            require(principal, Permission.MANAGE_ORGANISATION)
-            require_member(principal, org.id)
-        check_roles_fit(OrgKind(org.kind), frozenset(roles))
+        org = _org_to_staff(s, org_slug, roles, principal)
         user = User(
             organisation_id=org.id,
             email=email,
@@ -141,13 +151,7 @@ def issue_token(
     principal: Principal | None = None,
 ) -> IssuedToken:
     with ctx.transaction() as s:
-        org = s.scalar(select(Organisation).where(Organisation.slug == org_slug))
-        if org is None:
-            raise NotFound(f"no organisation '{org_slug}'", field="organisation")
-        if principal is not None:
-            require(principal, Permission.MANAGE_ORGANISATION)
-            require_member(principal, org.id)
-        check_roles_fit(OrgKind(org.kind), frozenset(roles))
+        org = _org_to_staff(s, org_slug, roles, principal)
         secret = new_secret()
         tok = ApiToken(
             organisation_id=org.id,

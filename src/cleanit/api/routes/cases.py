@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from cleanit.adapters.db.models import Assessment
 from cleanit.api.schemas import (
     AssessmentIn,
     AssessmentOut,
@@ -67,14 +68,7 @@ def assign(case_id: int, body: AssignIn, ctx: Ctx, caller: Caller) -> CaseOut:
 @router.post("/cases/{case_id}/assessments", status_code=201, response_model=AssessmentOut)
 def assess(case_id: int, body: AssessmentIn, ctx: Ctx, caller: Caller) -> AssessmentOut:
     a = assessments.assess(ctx, caller, case_id, AssessmentRequest(**body.model_dump()))
-    return AssessmentOut(
-        id=a.id,
-        case_id=a.case_id,
-        finding=a.finding,
-        status=a.status,
-        legal_provision_id=a.legal_provision_id,
-        terms_clause_version_id=a.terms_clause_version_id,
-    )
+    return _assessment_out(a)
 
 
 @router.post(
@@ -84,14 +78,7 @@ def assess(case_id: int, body: AssessmentIn, ctx: Ctx, caller: Caller) -> Assess
 )
 def confirm(assessment_id: int, ctx: Ctx, caller: Caller) -> AssessmentOut:
     a = assessments.confirm(ctx, caller, assessment_id)
-    return AssessmentOut(
-        id=a.id,
-        case_id=a.case_id,
-        finding=a.finding,
-        status=a.status,
-        legal_provision_id=a.legal_provision_id,
-        terms_clause_version_id=a.terms_clause_version_id,
-    )
+    return _assessment_out(a)
 
 
 @router.post("/cases/{case_id}/decisions", status_code=201, response_model=DecisionOut)
@@ -123,4 +110,15 @@ def decision_statement(decision_id: int, ctx: Ctx, caller: Caller) -> StatementO
     st = statements.statement_for_decision(ctx, caller, decision_id)
     return StatementOut(
         id=str(st.public_id), decision_id=st.decision_id, statement=st.body, text=st.text
+    )
+
+
+def _assessment_out(a: Assessment) -> AssessmentOut:
+    return AssessmentOut(
+        id=a.id,
+        case_id=a.case_id,
+        finding=a.finding,
+        status=a.status,
+        legal_provision_id=a.legal_provision_id,
+        terms_clause_version_id=a.terms_clause_version_id,
     )
