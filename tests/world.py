@@ -112,16 +112,16 @@ def notice(
     source: SourceType = SourceType.END_USER,
     **kw: object,
 ) -> NoticeDraft:
-    fields: dict[str, object] = dict(
-        provider=provider,
-        source_type=source,
-        category=Category.RISK_FOR_PUBLIC_SECURITY,
-        explanation="It calls on people to join an invented violent group.",
-        locations=(url,),
-        jurisdiction="DE",
-        good_faith=True,
-        notifier_name="Pat Public",
-        notifier_email="pat@public.example.net",
-    )
+    fields: dict[str, object] = {
+        "provider": provider,
+        "source_type": source,
+        "category": Category.RISK_FOR_PUBLIC_SECURITY,
+        "explanation": "It calls on people to join an invented violent group.",
+        "locations": (url,),
+        "jurisdiction": "DE",
+        "good_faith": True,
+        "notifier_name": "Pat Public",
+        "notifier_email": "pat@public.example.net",
+    }
     fields.update(kw)
     return NoticeDraft(**fields)  # type: ignore[arg-type]
