@@ -442,3 +442,18 @@ def test_audit_verify(cli: Run, world: World, ctx: Context) -> None:
     assert table_row(err, "5")[1] == "changed"
     assert table_row(err, "9")[1] == "missing"
     assert table_row(err, "10")[1] == "broken-link"
+
+
+def test_audit_verify_with_an_anchor_detects_truncation(
+    cli: Run, world: World, ctx: Context
+) -> None:
+    out = ok(cli("audit", "verify")).stdout
+    head = next(line for line in out.splitlines() if line.startswith("Head: ")).split()[1]
+    seq = int(head.split(":")[0])
+    assert "OK" in ok(cli("audit", "verify", "--anchor", head)).stdout
+    with ctx.transaction() as s:
+        s.execute(text("DELETE FROM audit_log WHERE seq >= :k"), {"k": seq - 1})
+    assert "OK" in ok(cli("audit", "verify")).stdout  # looks intact on its own
+    err = refused(cli("audit", "verify", "--anchor", head), code=2)
+    assert table_row(err, str(seq))[1] == "truncated"
+    assert "SEQ:HASH" in refused(cli("audit", "verify", "--anchor", "nonsense"))

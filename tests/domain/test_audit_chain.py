@@ -229,3 +229,35 @@ def test_the_hash_covers_every_field_and_the_link() -> None:
         value = base[field]
         other = value + 1 if field == "seq" else changed_value(field, value)
         assert entry_hash(**{**base, field: other}) != h, field
+
+
+@given(entries=st.lists(_entry, min_size=2, max_size=8), data=st.data())
+def test_an_anchor_detects_entries_cut_off_the_end(
+    entries: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    records = chain(entries)
+    head = verify_chain(records).head
+    assert head == (records[-1].seq, records[-1].hash)
+    assert verify_chain(records, anchor=head).ok
+    kept = data.draw(st.integers(1, len(records) - 1))
+    truncated = verify_chain(records[:kept], anchor=head)
+    assert kinds(truncated.problems) == [(head[0], "truncated")]
+    # Without the anchor, a shorter chain looks intact: that is why the head is kept outside.
+    assert verify_chain(records[:kept]).ok
+
+
+def test_an_anchor_detects_a_rewritten_head() -> None:
+    records = chain(
+        [
+            {
+                "at": "2026-01-01T00:00:00+00:00",
+                "actor": "user:1",
+                "organisation_id": 1,
+                "action": "case.assigned",
+                "entity": "case",
+                "entity_id": "1",
+                "data": {},
+            },
+        ]
+    )
+    assert kinds(verify_chain(records, anchor=(1, "f" * 64)).problems) == [(1, "anchor-mismatch")]
