@@ -37,7 +37,7 @@ from cleanit.domain.assessments import AssessmentRequest, Finding
 from cleanit.domain.decisions import Action, DecisionRequest
 from cleanit.domain.notices import Category, SourceType
 from cleanit.domain.roles import Role
-from cleanit.services import assessments, complaints, decisions, notices, organisations
+from cleanit.services import assessments, banks, complaints, decisions, notices, organisations
 from cleanit.services.authz import principal_for_user
 from cleanit.services.context import Context
 from cleanit.settings import Settings
@@ -359,6 +359,40 @@ REJECT = {"reason": "Not proportionate for a first upload."}
 UPHOLD = {"outcome": "upheld", "reasons": "The flag and the call to join are plainly there."}
 COMPLAINT = {"grounds": "This is satire about an invented film."}
 
+# Banks (hash lists) and matching. Permissions: banks:manage (legal, org_admin, referral
+# analysts), banks:read (those, reviewers and auditors), matching:run (provider staff who
+# decide, and org admins for their platform's uploads).
+BANK_MANAGERS_A = ("legal", "legal2", "admin")
+BANK_MANAGERS_ELSEWHERE = ("other_admin", "other_legal", "analyst", "analyst2")
+BANK_READERS_A = (*BANK_MANAGERS_A, "reviewer", "reviewer2", "auditor")
+BANK_READERS_ELSEWHERE = (*BANK_MANAGERS_ELSEWHERE, "other_reviewer", "researcher")
+MATCHERS = (*DECIDERS, "admin", "other_reviewer", "other_admin", "other_legal")
+_BASE_BANK: dict[int, int] = {}
+# A tiny invented PNG (4x4 grey), base64.
+TINY_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAAAAACMmsGiAAAAEElEQVR4nGNsYGBgYGJAIQAJ5ACIUhZOXwAAAABJ"
+    "RU5ErkJggg=="
+)
+
+
+def fresh_bank(e: Env) -> int:
+    return banks.create_bank(e.ctx, e.world.p("admin"), name=f"bank-{e.n()}").id
+
+
+def base_bank(e: Env) -> int:
+    if id(e) not in _BASE_BANK:
+        _BASE_BANK[id(e)] = fresh_bank(e)
+    return _BASE_BANK[id(e)]
+
+
+def fresh_entry(e: Env) -> tuple[int, int]:
+    bank_id = fresh_bank(e)
+    entry = banks.add_entry(
+        e.ctx, e.world.p("admin"), bank_id, signal_type="md5", value=f"{e.n():032x}"
+    )
+    return bank_id, entry.id
+
+
 READ_CASES = HOST_A_STAFF + IRU  # who may read the base case (the provider and its notifier)
 STAFF_READERS = (*HOST_A_STAFF, *HOST_B, *IRU, "authority", "researcher")
 
@@ -653,6 +687,80 @@ ENDPOINTS: list[Endpoint] = [
         staff(FORBIDDEN, (["admin"], OK), (["other_admin"], NOT_FOUND)),
         lambda e: f"/api/v1/platform-actions/{e.platform_action_id}/ack",
         missing=f"/api/v1/platform-actions/{MISSING_UUID}/ack",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/banks",
+        staff(FORBIDDEN, ((*BANK_READERS_A, *BANK_READERS_ELSEWHERE), OK)),
+        lambda e: f"/api/v1/banks?_={base_bank(e)}",
+        shows_base=lambda e, body: base_bank(e) in ids(body),
+        sees_base=frozenset(BANK_READERS_A),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/banks/{bank_id}",
+        staff(FORBIDDEN, (BANK_READERS_A, OK), (BANK_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/banks/{base_bank(e)}",
+        missing=f"/api/v1/banks/{MISSING_INT}",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/banks/{bank_id}/entries",
+        staff(FORBIDDEN, (BANK_READERS_A, OK), (BANK_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/banks/{base_bank(e)}/entries",
+        missing=f"/api/v1/banks/{MISSING_INT}/entries",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/banks",
+        staff(FORBIDDEN, ((*BANK_MANAGERS_A, *BANK_MANAGERS_ELSEWHERE), CREATED)),
+        lambda e: "/api/v1/banks",
+        body=lambda e, who: {"name": f"bank-{e.n()}", "labels": ["entity:invented-group"]},
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/banks/{bank_id}",
+        staff(FORBIDDEN, (BANK_MANAGERS_A, OK), (BANK_MANAGERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/banks/{fresh_bank(e)}",
+        body=lambda e, who: {"enabled": False},
+        missing=f"/api/v1/banks/{MISSING_INT}",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/banks/{bank_id}/entries",
+        staff(FORBIDDEN, (BANK_MANAGERS_A, CREATED), (BANK_MANAGERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/banks/{fresh_bank(e)}/entries",
+        body=lambda e, who: {"signal_type": "md5", "value": f"{e.n():032x}"},
+        missing=f"/api/v1/banks/{MISSING_INT}/entries",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/banks/{bank_id}/entries/{entry_id}",
+        staff(FORBIDDEN, (BANK_MANAGERS_A, OK), (BANK_MANAGERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: "/api/v1/banks/{}/entries/{}".format(*fresh_entry(e)),
+        missing=f"/api/v1/banks/{MISSING_INT}/entries/{MISSING_INT}",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/banks/{bank_id}/imports",
+        staff(FORBIDDEN, (BANK_MANAGERS_A, CREATED), (BANK_MANAGERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/banks/{fresh_bank(e)}/imports",
+        body=lambda e, who: {"filename": "list.csv", "csv": f"md5,{e.n():032x},entity:x\n"},
+        missing=f"/api/v1/banks/{MISSING_INT}/imports",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/matching/lookup",
+        staff(FORBIDDEN, (MATCHERS, OK)),
+        lambda e: "/api/v1/matching/lookup",
+        body=lambda e, who: {"signal_type": "md5", "hashes": [f"{e.n():032x}"]},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/matching/content",
+        staff(FORBIDDEN, (MATCHERS, OK)),
+        lambda e: "/api/v1/matching/content",
+        body=lambda e, who: {"content_base64": TINY_PNG},
     ),
 ]
 

@@ -34,6 +34,7 @@ tokens_app = typer.Typer(help="API tokens for machines.", no_args_is_help=True)
 notices_app = typer.Typer(help="Notices.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 demo_app = typer.Typer(help="Invented demo data.", no_args_is_help=True)
+banks_app = typer.Typer(help="Hash banks.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -42,6 +43,7 @@ for sub, name in (
     (notices_app, "notices"),
     (audit_app, "audit"),
     (demo_app, "demo"),
+    (banks_app, "banks"),
 ):
     app.add_typer(sub, name=name)
 
@@ -374,6 +376,127 @@ def audit_verify(
         raise typer.Exit(2)
     finally:
         rt.close(stop_embedded=False)
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    """The files named, and the files inside the folders named (recursively, sorted)."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+        else:
+            found.append(p)
+    return found
+
+
+def _progress() -> Progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=err, transient=True)
+
+
+@app.command("hash")
+def hash_files(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders")],
+    full: Annotated[bool, typer.Option(help="Hash images at full resolution (slower)")] = False,
+) -> None:
+    """Print the MD5, SHA-256 and (for images) PDQ hashes of files."""
+    from cleanit.adapters.signals import hash_file
+
+    files = _files(paths)
+    table = Table(title=f"{len(files)} file(s)")
+    for col in ("file", "signal", "hash", "quality", "notes"):
+        table.add_column(col, overflow="fold")
+    failed = 0
+    with _progress() as progress:
+        task = progress.add_task("Hashing", total=len(files))
+        for f in files:
+            try:
+                for r in hash_file(f, fast=not full):
+                    table.add_row(
+                        str(f),
+                        r.signal_type.value,
+                        r.hash.value if r.hash else "(not matchable)",
+                        "" if r.quality is None else str(r.quality),
+                        "; ".join(r.notes),
+                    )
+            except DomainError as exc:
+                failed += 1
+                table.add_row(str(f), "error", "", "", exc.detail)
+            progress.advance(task)
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("match")
+def match_files(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders")],
+    org: Annotated[str, typer.Option(help="Match against this organisation's banks")],
+) -> None:
+    """Hash files and match them against the organisation's banks; prints the matches."""
+    from cleanit.services import imports, matching
+
+    files = _files(paths)
+    table = Table(title=f"Matches for {len(files)} file(s)")
+    for col in ("file", "bank", "entry", "signal", "distance", "labels", "note"):
+        table.add_column(col, overflow="fold")
+    failed = matched = 0
+    with _operator() as rt, _progress() as progress:
+        principal = imports.operator_principal(rt.ctx, org)
+        task = progress.add_task("Matching", total=len(files))
+        for f in files:
+            try:
+                result = matching.match_content(rt.ctx, principal, path=f)
+            except DomainError as exc:
+                failed += 1
+                table.add_row(str(f), "", "", "", "", "", exc.detail)
+            else:
+                for m in result.matches:
+                    matched += 1
+                    note = "suppressed by a negative bank" if m.suppressed else ""
+                    table.add_row(
+                        str(f),
+                        m.bank_name,
+                        str(m.entry_id),
+                        m.signal_type,
+                        str(m.distance),
+                        ", ".join(m.labels),
+                        note,
+                    )
+            progress.advance(task)
+    console.print(table if matched or failed else "No matches.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@banks_app.command("import")
+def banks_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    bank: Annotated[str, typer.Option(help="Bank name")],
+    org: Annotated[str, typer.Option(help="Organisation that owns the bank")],
+) -> None:
+    """Import `signal_type,value,labels` lines into a bank: all lines, or none."""
+    from cleanit.services import banks, imports
+
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found = [b for b in banks.list_banks(rt.ctx, principal) if b.name == bank]
+        if not found:
+            _fail(f"no bank '{bank}' in {org}")
+        try:
+            text = file.read_text("utf-8")
+        except UnicodeDecodeError:
+            _fail(f"{file} is not UTF-8 text")
+        report = banks.import_entries(rt.ctx, principal, found[0].id, filename=file.name, text=text)
+        console.print(
+            f"Imported {report.added} hash(es) into '{bank}'; "
+            f"{report.skipped_duplicates} already there."
+        )
 
 
 @demo_app.command("seed")

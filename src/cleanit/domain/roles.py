@@ -46,6 +46,9 @@ class Permission(StrEnum):
     MANAGE_ORGANISATION = "organisation:manage"
     READ_AUDIT = "audit:read"
     CONFIRM_PLATFORM_ACTION = "platform:confirm"
+    READ_BANKS = "banks:read"
+    MANAGE_BANKS = "banks:manage"
+    MATCH_CONTENT = "matching:run"
 
 
 _STAFF_READ = {Permission.READ_NOTICES, Permission.READ_CASES}
@@ -59,6 +62,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             *_STAFF_READ,
             Permission.ASSESS_ILLEGAL,
             Permission.CONFIRM_ILLEGAL,
+            # Referral units curate hash lists of content they found illegal.
+            Permission.READ_BANKS,
+            Permission.MANAGE_BANKS,
         }
     ),
     Role.COMPETENT_AUTHORITY: frozenset(
@@ -77,6 +83,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ASSIGN_CASES,
             Permission.ASSESS_TERMS,
             Permission.DECIDE,
+            Permission.READ_BANKS,
+            Permission.MATCH_CONTENT,
         }
     ),
     Role.LEGAL: frozenset(
@@ -88,6 +96,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DECIDE,
             Permission.APPROVE_DECISION,
             Permission.MANAGE_REGISTRY,
+            Permission.READ_BANKS,
+            Permission.MANAGE_BANKS,
+            Permission.MATCH_CONTENT,
         }
     ),
     Role.COMPLAINTS_OFFICER: frozenset(
@@ -100,9 +111,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_REGISTRY,
             Permission.CONFIRM_PLATFORM_ACTION,
             Permission.READ_COMPLAINTS,
+            Permission.READ_BANKS,
+            Permission.MANAGE_BANKS,
+            Permission.MATCH_CONTENT,
         }
     ),
-    Role.AUDITOR: frozenset({*_STAFF_READ, Permission.READ_AUDIT, Permission.READ_COMPLAINTS}),
+    Role.AUDITOR: frozenset(
+        {*_STAFF_READ, Permission.READ_AUDIT, Permission.READ_COMPLAINTS, Permission.READ_BANKS}
+    ),
 }
 
 # Which roles make sense in which kind of organisation. Only referral units, hotlines and

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from cleanit.adapters.mail import Mailer
+from cleanit.adapters.matching.live import MatchIndexes
 from cleanit.adapters.passwords import Passwords
 from cleanit.adapters.webhooks import WebhookSender
 from cleanit.domain.roles import Principal
@@ -56,6 +57,8 @@ class Context:
     passwords: Passwords = field(default_factory=Passwords)
     clock: Callable[[], datetime] = utcnow
     token_cache: TokenCache = field(default_factory=lambda: TokenCache())
+    # The per-process PDQ index over bank entries (built lazily on first match).
+    matching: MatchIndexes = field(default_factory=MatchIndexes)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

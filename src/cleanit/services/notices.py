@@ -192,16 +192,18 @@ def receive_notice(
         require(principal, Permission.SUBMIT_NOTICE)
     draft = validate_notice(draft, principal)
     with ctx.transaction() as s:
-        return _receive(s, ctx, principal, draft, idempotency_key)
+        return receive_in(s, ctx, principal, draft, idempotency_key)
 
 
-def _receive(
+def receive_in(
     s: Session,
     ctx: Context,
     principal: Principal,
     draft: NoticeDraft,
     idempotency_key: str | None,
 ) -> NoticeReceipt:
+    """Store a validated notice inside the caller's transaction ``s`` (bulk imports and the
+    matching service join their own transaction this way); see ``receive_notice``."""
     fingerprint = request_fingerprint(draft)
     scope = idempotency_scope(principal)
     c = s.connection()
@@ -315,7 +317,7 @@ def import_notices(
     with ctx.transaction() as s:
         for line, draft, key in drafts:
             try:
-                receipts.append(_receive(s, ctx, principal, draft, key))
+                receipts.append(receive_in(s, ctx, principal, draft, key))
             except DomainError as exc:
                 raise InvalidInput(
                     f"line {line}: {exc.detail}; nothing was imported", field=exc.field

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -317,6 +318,73 @@ class DemoSitePost(Base):
     author_email: Mapped[str] = mapped_column(String(320))
     state: Mapped[str] = mapped_column(String(32), default="available")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Bank(Base):
+    """A hash list owned by one organisation (see docs/banks.md)."""
+
+    __tablename__ = "banks"
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[list[str]] = mapped_column(ARRAY(String(80)), default=list)
+    # Largest distance that still matches, per signal type ({"pdq": 31, "md5": 0, ...}).
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    mode: Mapped[str] = mapped_column(String(16))  # "review" | "auto_action"
+    category: Mapped[str] = mapped_column(String(80))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+# Every change to an entry takes a new number from this sequence, so matching indexes can
+# catch up with "everything changed since the number I saw last".
+BANK_ENTRY_CHANGES = "bank_entries_changed_seq"
+
+
+class BankEntry(Base):
+    __tablename__ = "bank_entries"
+    __table_args__ = (
+        Index("ix_bank_entries_value", "value", postgresql_using="hash"),
+        Index("ix_bank_entries_bank", "bank_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    signal_type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)  # canonical form (domain.signals.normalise_hash)
+    labels: Mapped[list[str]] = mapped_column(ARRAY(String(80)), default=list)
+    source: Mapped[str] = mapped_column(String(300))  # local | decision:<id> | import:<file>
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    review_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+    quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_seq: Mapped[int] = mapped_column(
+        BigInteger,
+        server_default=sql_text(f"nextval('{BANK_ENTRY_CHANGES}')"),
+        index=True,
+    )
+
+
+class Match(Base):
+    """One piece of content matched one bank entry (evidence in the case, if one opened)."""
+
+    __tablename__ = "matches"
+    __table_args__ = (Index("ix_matches_entry_time", "entry_id", "matched_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    signal_type: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
 def table(model: type[Base]) -> Table:

@@ -1,0 +1,226 @@
+"""/api/v1/banks (hash lists and their entries) and /api/v1/matching."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from cleanit.api.schemas import In, Page
+from cleanit.api.security import Caller, Ctx
+from cleanit.domain.errors import InvalidInput
+from cleanit.services import banks, matching
+
+router = APIRouter(tags=["banks"])
+
+
+class BankIn(In):
+    name: str = Field(max_length=200)
+    description: str = ""
+    labels: list[str] = Field(default_factory=list, max_length=20)
+    thresholds: dict[str, int] | None = Field(
+        default=None, description="Largest matching distance per signal type (pdq: 0-70)"
+    )
+    mode: str = Field(default="review", description="'review' ('auto_action' not yet available)")
+    category: str = "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY"
+    enabled: bool = True
+    negative: bool = Field(default=False, description="Known false positives: matches suppress")
+
+
+class BankPatch(In):
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = None
+    labels: list[str] | None = Field(default=None, max_length=20)
+    thresholds: dict[str, int] | None = None
+    mode: str | None = None
+    category: str | None = None
+    enabled: bool | None = None
+
+
+class BankOut(BaseModel):
+    id: int
+    organisation_id: int
+    name: str
+    description: str
+    labels: list[str]
+    thresholds: dict[str, int]
+    mode: str
+    category: str
+    enabled: bool
+    negative: bool
+    entry_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class EntryIn(In):
+    signal_type: str = Field(description="pdq, md5, sha256 or url")
+    value: str = Field(max_length=8192)
+    labels: list[str] = Field(default_factory=list, max_length=20)
+    review_date: datetime | None = None
+    source: str = Field(default="local", max_length=300)
+
+
+class EntryOut(BaseModel):
+    id: int
+    bank_id: int
+    signal_type: str
+    value: str
+    labels: list[str]
+    source: str
+    added_by: str
+    added_at: datetime
+    review_date: datetime | None
+    removed_at: datetime | None
+    removed_by: str | None
+    quarantined_at: datetime | None
+
+
+class ImportIn(In):
+    # The body limit bounds the file; the usual per-string limit does not apply.
+    model_config = ConfigDict(str_max_length=None)
+    filename: str = Field(max_length=200)
+    csv: str = Field(description="Lines 'signal_type,value,labels' (labels separated by ';')")
+    review_date: datetime | None = None
+
+
+class ImportOut(BaseModel):
+    bank_id: int
+    added: int
+    skipped_duplicates: int
+
+
+class LookupIn(In):
+    signal_type: str = Field(description="pdq, md5, sha256 or url")
+    hashes: list[str] = Field(min_length=1, max_length=matching.MAX_LOOKUP_HASHES)
+
+
+class ContentMatchIn(In):
+    model_config = ConfigDict(str_max_length=None)
+    content_base64: str = Field(description="The file, base64-encoded (bounded by the body limit)")
+    url: str | None = Field(default=None, max_length=8192, description="Where the content is")
+    content_type: str | None = Field(default=None, max_length=200)
+
+
+def _bank(b: banks.BankView) -> BankOut:
+    return BankOut(**asdict(b))
+
+
+def _entry(e: banks.EntryView) -> EntryOut:
+    return EntryOut(**asdict(e))
+
+
+@router.post("/banks", status_code=201, response_model=BankOut, summary="Create a bank")
+def create_bank(body: BankIn, ctx: Ctx, caller: Caller) -> BankOut:
+    return _bank(banks.create_bank(ctx, caller, **body.model_dump()))
+
+
+@router.get("/banks", response_model=list[BankOut], summary="Your organisation's banks")
+def list_banks(ctx: Ctx, caller: Caller) -> list[BankOut]:
+    return [_bank(b) for b in banks.list_banks(ctx, caller)]
+
+
+@router.get("/banks/{bank_id}", response_model=BankOut, summary="One bank")
+def get_bank(bank_id: int, ctx: Ctx, caller: Caller) -> BankOut:
+    return _bank(banks.get_bank(ctx, caller, bank_id))
+
+
+@router.patch(
+    "/banks/{bank_id}",
+    response_model=BankOut,
+    summary="Change a bank: name, labels, thresholds, mode, enable or disable",
+)
+def update_bank(bank_id: int, body: BankPatch, ctx: Ctx, caller: Caller) -> BankOut:
+    return _bank(banks.update_bank(ctx, caller, bank_id, **body.model_dump(exclude_unset=True)))
+
+
+@router.post(
+    "/banks/{bank_id}/entries", status_code=201, response_model=EntryOut, summary="Add a hash"
+)
+def add_entry(bank_id: int, body: EntryIn, ctx: Ctx, caller: Caller) -> EntryOut:
+    return _entry(banks.add_entry(ctx, caller, bank_id, **body.model_dump()))
+
+
+@router.get("/banks/{bank_id}/entries", response_model=Page[EntryOut], summary="A bank's entries")
+def list_entries(
+    bank_id: int,
+    ctx: Ctx,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=banks.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    include_removed: bool = False,
+) -> Page[EntryOut]:
+    rows, total = banks.list_entries(
+        ctx, caller, bank_id, include_removed=include_removed, limit=limit, offset=offset
+    )
+    return Page(items=[_entry(e) for e in rows], total=total, limit=limit, offset=offset)
+
+
+@router.delete(
+    "/banks/{bank_id}/entries/{entry_id}",
+    response_model=EntryOut,
+    summary="Remove an entry (kept, marked removed, audited)",
+)
+def remove_entry(bank_id: int, entry_id: int, ctx: Ctx, caller: Caller) -> EntryOut:
+    return _entry(banks.remove_entry(ctx, caller, bank_id, entry_id))
+
+
+@router.post(
+    "/banks/{bank_id}/imports",
+    status_code=201,
+    response_model=ImportOut,
+    summary="Import a CSV of hashes: every line or none (the problem names each bad line)",
+)
+def import_entries(bank_id: int, body: ImportIn, ctx: Ctx, caller: Caller) -> ImportOut:
+    r = banks.import_entries(
+        ctx,
+        caller,
+        bank_id,
+        filename=body.filename,
+        text=body.csv,
+        review_date=body.review_date,
+    )
+    return ImportOut(**asdict(r))
+
+
+@router.post(
+    "/matching/lookup",
+    summary="Which entries of your banks match these hashes",
+)
+def lookup(body: LookupIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    found = matching.lookup(ctx, caller, body.signal_type, body.hashes)
+    return {
+        "signal_type": body.signal_type.strip().lower(),
+        "results": [
+            {"hash": h, "matches": [asdict(m) for m in found[h]]}
+            for h in dict.fromkeys(body.hashes)
+        ],
+    }
+
+
+@router.post(
+    "/matching/content",
+    summary="Hash content, match it against your banks and open a case for review matches",
+)
+def match_content(
+    body: ContentMatchIn, request: Request, ctx: Ctx, caller: Caller
+) -> dict[str, Any]:
+    try:
+        data = base64.b64decode(body.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("content_base64 is not valid base64", field="content_base64") from None
+    limit = request.app.state.settings.max_body_bytes
+    try:
+        result = matching.match_content(
+            ctx, caller, data=data, url=body.url, content_type=body.content_type, max_bytes=limit
+        )
+    except InvalidInput as exc:
+        if exc.field == "file":  # the hasher names the file; here it is this field
+            exc.field = "content_base64"
+        raise
+    return asdict(result)

@@ -1,0 +1,217 @@
+"""Banks: named hash lists an organisation keeps, and the rules for what goes in them.
+
+A bank holds entries (one signal each: a PDQ, MD5, SHA-256 hash or a URL; see
+``cleanit.domain.signals``). Content that matches an entry of an enabled bank is reported;
+in a ``review`` bank the match opens (or joins) a case for people to assess. A *negative*
+bank lists known false positives: a match there suppresses every other match of the same
+content. Labels follow a small taxonomy (docs/banks.md): ``entity:<slug>``,
+``behaviour:<slug>`` and ``content_type:<slug>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cleanit.domain.errors import InvalidInput
+from cleanit.domain.notices import Category
+from cleanit.domain.signals import PDQ_MATCH_THRESHOLD, SignalType, normalise_hash
+
+
+class BankMode(StrEnum):
+    """What a match in the bank does. The values are persisted: never change one."""
+
+    #: The match opens or joins a case, with the match as evidence, for people to assess.
+    REVIEW = "review"
+    #: The match leads to an automated decision (not available yet: refused on input).
+    AUTO_ACTION = "auto_action"
+
+
+class LabelKind(StrEnum):
+    ENTITY = "entity"
+    BEHAVIOUR = "behaviour"
+    CONTENT_TYPE = "content_type"
+
+
+MAX_LABELS = 20
+MAX_NAME = 200
+MAX_DESCRIPTION = 4000
+MAX_IMPORT_LINES = 100_000
+#: Signal types a bank may hold (video MD5 is reserved by domain.signals, not computed).
+BANK_SIGNAL_TYPES = (SignalType.PDQ, SignalType.MD5, SignalType.SHA256, SignalType.URL)
+DEFAULT_THRESHOLDS: dict[str, int] = {
+    SignalType.PDQ.value: PDQ_MATCH_THRESHOLD,
+    SignalType.MD5.value: 0,
+    SignalType.SHA256.value: 0,
+    SignalType.URL.value: 0,
+}
+#: Above this a PDQ "match" is mostly noise (random hashes are ~128 bits apart).
+MAX_PDQ_THRESHOLD = 70
+DEFAULT_CATEGORY = Category.RISK_FOR_PUBLIC_SECURITY
+
+_LABEL = re.compile(r"^(entity|behaviour|content_type):[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def validate_labels(labels: Iterable[str], *, field: str = "labels") -> tuple[str, ...]:
+    """Labels in canonical form (trimmed, lower case, unique, sorted), or InvalidInput."""
+    if isinstance(labels, str):
+        raise InvalidInput("labels are a list of strings, not one string", field=field)
+    out: set[str] = set()
+    for raw in labels:
+        if not isinstance(raw, str):
+            raise InvalidInput("every label is a string", field=field)
+        label = raw.strip().lower()
+        if not _LABEL.match(label):
+            kinds = ", ".join(f"{k.value}:<name>" for k in LabelKind)
+            raise InvalidInput(
+                f"label {raw[:80]!r} is not of the form {kinds} "
+                "(names: a-z, 0-9, '_', '-', '.', at most 64 characters)",
+                field=field,
+            )
+        out.add(label)
+    if len(out) > MAX_LABELS:
+        raise InvalidInput(f"at most {MAX_LABELS} labels", field=field)
+    return tuple(sorted(out))
+
+
+def validate_thresholds(given: Mapping[str, Any] | None) -> dict[str, int]:
+    """The bank's distance threshold per signal type: defaults merged with ``given``.
+
+    Only PDQ is a distance; the exact types (MD5, SHA-256, URL) always match at 0.
+    """
+    out = dict(DEFAULT_THRESHOLDS)
+    for key, value in (given or {}).items():
+        try:
+            kind = SignalType(str(key).strip().lower())
+        except ValueError:
+            raise InvalidInput(
+                f"unknown signal type {key!r} in thresholds", field="thresholds"
+            ) from None
+        if kind not in BANK_SIGNAL_TYPES:
+            raise InvalidInput(f"banks do not hold {kind.value} signals", field="thresholds")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(f"the {kind.value} threshold is an integer", field="thresholds")
+        if kind is SignalType.PDQ:
+            if not 0 <= value <= MAX_PDQ_THRESHOLD:
+                raise InvalidInput(
+                    f"the pdq threshold is between 0 and {MAX_PDQ_THRESHOLD} bits",
+                    field="thresholds",
+                )
+        elif value != 0:
+            raise InvalidInput(
+                f"{kind.value} is an exact signal: its threshold can only be 0",
+                field="thresholds",
+            )
+        out[kind.value] = value
+    return out
+
+
+def validate_mode(mode: str) -> BankMode:
+    try:
+        value = BankMode(str(mode).strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"unknown mode {mode!r}; expected one of: {', '.join(m.value for m in BankMode)}",
+            field="mode",
+        ) from None
+    if value is BankMode.AUTO_ACTION:
+        raise InvalidInput(
+            "mode 'auto_action' is not yet available: matches in a bank open cases for "
+            "people to review ('review')",
+            field="mode",
+        )
+    return value
+
+
+def validate_category(category: str) -> Category:
+    try:
+        return Category(category)
+    except ValueError:
+        raise InvalidInput(f"unknown category {category!r}", field="category") from None
+
+
+def validate_name(name: str) -> str:
+    text = (name or "").strip()
+    if not text:
+        raise InvalidInput("a bank needs a name", field="name")
+    if len(text) > MAX_NAME:
+        raise InvalidInput(f"a bank name has at most {MAX_NAME} characters", field="name")
+    return text
+
+
+def validate_description(description: str) -> str:
+    text = (description or "").strip()
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidInput(
+            f"the description has at most {MAX_DESCRIPTION} characters", field="description"
+        )
+    return text
+
+
+def bank_signal_type(value: str, *, field: str = "signal_type") -> SignalType:
+    try:
+        kind = SignalType(str(value).strip().lower())
+    except ValueError:
+        known = ", ".join(t.value for t in BANK_SIGNAL_TYPES)
+        raise InvalidInput(
+            f"unknown signal type {value!r}; expected one of: {known}", field=field
+        ) from None
+    if kind not in BANK_SIGNAL_TYPES:
+        raise InvalidInput(f"banks do not hold {kind.value} signals yet", field=field)
+    return kind
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDraft:
+    """One entry to add, valid and in canonical form."""
+
+    signal_type: SignalType
+    value: str
+    labels: tuple[str, ...] = ()
+
+
+def validate_entry(signal_type: str, value: str, labels: Iterable[str] = ()) -> EntryDraft:
+    kind = bank_signal_type(signal_type)
+    return EntryDraft(kind, normalise_hash(kind, value, field="value"), validate_labels(labels))
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    field: str | None
+    message: str
+
+
+def parse_import(text: str) -> tuple[list[EntryDraft], list[LineError]]:
+    """Parse ``signal_type,value,labels`` lines (labels separated by ``;`` or spaces).
+
+    A first line ``signal_type,value,labels`` is a header and skipped; blank lines and
+    lines starting with ``#`` are ignored. Returns the entries and every line's error.
+    """
+    entries: list[EntryDraft] = []
+    errors: list[LineError] = []
+    rows = csv.reader(io.StringIO(text))
+    for number, row in enumerate(rows, start=1):
+        if number > MAX_IMPORT_LINES:
+            errors.append(LineError(number, None, f"at most {MAX_IMPORT_LINES} lines"))
+            break
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if number == 1 and row[0].strip().lower() == "signal_type":
+            continue
+        if len(row) not in (2, 3):
+            errors.append(
+                LineError(number, None, f"expected signal_type,value[,labels]; got {len(row)}")
+            )
+            continue
+        labels = row[2].replace(";", " ").split() if len(row) == 3 else []
+        try:
+            entries.append(validate_entry(row[0], row[1], labels))
+        except InvalidInput as exc:
+            errors.append(LineError(number, exc.field, exc.detail))
+    return entries, errors
