@@ -73,3 +73,22 @@ def test_import_then_match_the_known_file(run, world: World, tmp_path: Path) -> 
     assert "other.jpg" not in matched.output
     missing: Result = run("banks", "import", str(csv), "--bank", "nope", "--org", "host-a")
     assert missing.exit_code == 1 and "no bank 'nope'" in missing.output
+
+
+def test_demo_bank_catches_the_reuploaded_copies(run, ctx: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from cleanit.demo.seed import seed
+
+    seed(ctx)
+    folder = tmp_path / "demo-images"
+    written: Result = run("demo", "images", str(folder))
+    assert written.exit_code == 0, written.output
+    matched: Result = run("match", str(folder), "--org", "example-video")
+    assert matched.exit_code == 0, matched.output
+    rows = [line for line in matched.output.splitlines() if "demo-known-content" in line]
+    caught = {
+        name
+        for name in ("blue-squares-reupload", "gradient-poster-reupload")
+        if any(name in r for r in rows)
+    }
+    assert caught == {"blue-squares-reupload", "gradient-poster-reupload"}
+    assert not any("holiday-snap" in r for r in rows)

@@ -499,6 +499,18 @@ def banks_import(
         )
 
 
+@demo_app.command("images")
+def demo_images(
+    folder: Annotated[Path, typer.Argument(file_okay=False)] = Path("var/demo-images"),
+) -> None:
+    """Write generated demo pictures, their re-uploaded copies and an unrelated one."""
+    from cleanit.demo.images import write_demo_images
+
+    for path in write_demo_images(folder):
+        console.print(str(path))
+    console.print(f"Now try: cleanit match {folder} --org example-video")
+
+
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Seed the invented demo data (once)."""

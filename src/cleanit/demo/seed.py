@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cleanit.adapters.db.models import DemoSitePost, Organisation
 from cleanit.domain.notices import Category, NoticeDraft, SourceType
 from cleanit.domain.roles import ROLES_BY_ORG_KIND, OrgKind, Principal, Role
-from cleanit.services import content, notices, organisations, registries
+from cleanit.services import banks, content, notices, organisations, registries
 from cleanit.services.context import Context
 
 PASSWORD = "demo-password-123"  # noqa: S105 - invented demo accounts, printed on start
@@ -155,6 +155,7 @@ def seed(ctx: Context) -> list[DemoLogin]:
             uploader_ref=author.split("@")[0],
             uploader_email=author,
         )
+    _seed_bank(ctx, provider)
     notices.receive_notice(
         ctx,
         org_principal(ctx, "example-iru"),
@@ -186,6 +187,34 @@ def seed(ctx: Context) -> list[DemoLogin]:
         ),
     )
     return logins()
+
+
+BANK = "demo-known-content"
+
+
+def _seed_bank(ctx: Context, provider: Principal) -> None:
+    """A review bank holding PDQ hashes of generated pictures standing in for known content."""
+    from cleanit.adapters.signals import hash_bytes
+    from cleanit.demo.images import KNOWN, jpeg, known
+
+    bank = banks.create_bank(
+        ctx,
+        provider,
+        name=BANK,
+        labels=["content_type:image"],
+        description="Demo stand-ins: generated shapes, NOT real content. Known items are "
+        "matched here so a reviewer looks at their re-uploads.",
+    )
+    for slug in KNOWN:
+        for result in hash_bytes(jpeg(known(slug)), "image/jpeg"):
+            if result.hash is not None:
+                banks.add_entry(
+                    ctx,
+                    provider,
+                    bank.id,
+                    signal_type=result.signal_type.value,
+                    value=result.hash.value,
+                )
 
 
 def logins() -> list[DemoLogin]:
