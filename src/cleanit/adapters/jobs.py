@@ -32,6 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 DELIVER_MESSAGE = "outbox.deliver"
 SEND_PLATFORM_ACTION = "platform.send_action"
 SWEEP = "maintenance.sweep"
+REMATCH = "matching.rematch"
 
 DEFAULT_QUEUE = "default"
 

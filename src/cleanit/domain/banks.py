@@ -2,7 +2,8 @@
 
 A bank holds entries (one signal each: a PDQ, MD5, SHA-256 hash or a URL; see
 ``cleanit.domain.signals``). Content that matches an entry of an enabled bank is reported;
-in a ``review`` bank the match opens (or joins) a case for people to assess. A *negative*
+in a ``review`` bank the match opens (or joins) a case for people to assess; in an
+``auto_action`` bank a confirmed match also takes the bank's configured decision. A *negative*
 bank lists known false positives: a match there suppresses every other match of the same
 content. Labels follow a small taxonomy (docs/banks.md): ``entity:<slug>``,
 ``behaviour:<slug>`` and ``content_type:<slug>``.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from cleanit.domain.decisions import Action
 from cleanit.domain.errors import InvalidInput
 from cleanit.domain.notices import Category
 from cleanit.domain.signals import PDQ_MATCH_THRESHOLD, SignalType, normalise_hash
@@ -28,7 +30,8 @@ class BankMode(StrEnum):
 
     #: The match opens or joins a case, with the match as evidence, for people to assess.
     REVIEW = "review"
-    #: The match leads to an automated decision (not available yet: refused on input).
+    #: A confirmed match leads to a fully automated decision (the bank's configured item
+    #: action, citing its configured terms clause), through the same path as a human one.
     AUTO_ACTION = "auto_action"
 
 
@@ -119,13 +122,67 @@ def validate_mode(mode: str) -> BankMode:
             f"unknown mode {mode!r}; expected one of: {', '.join(m.value for m in BankMode)}",
             field="mode",
         ) from None
-    if value is BankMode.AUTO_ACTION:
+    return value
+
+
+#: What an auto_action bank may do: item-level actions only (never the account), and no
+#: geo-block (it needs countries chosen case by case).
+AUTO_ACTIONS = (
+    Action.LABEL,
+    Action.RESTRICT_VISIBILITY,
+    Action.DISABLE_ACCESS,
+    Action.REMOVE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AutoActionConfig:
+    action: Action | None
+    terms_clause_version_id: int | None
+
+
+def validate_auto_action(
+    mode: BankMode,
+    action: str | None,
+    terms_clause_version_id: int | None,
+    *,
+    negative: bool,
+) -> AutoActionConfig:
+    """An auto_action bank names its item action and the terms clause version it cites.
+
+    A review bank names neither; a negative bank (known false positives) never acts.
+    """
+    if mode is BankMode.REVIEW:
+        if action is not None or terms_clause_version_id is not None:
+            raise InvalidInput(
+                "only an 'auto_action' bank takes an action and a terms clause",
+                field="auto_action",
+            )
+        return AutoActionConfig(None, None)
+    if negative:
+        raise InvalidInput("a negative bank cannot act automatically", field="mode")
+    if action is None and terms_clause_version_id is None:
         raise InvalidInput(
-            "mode 'auto_action' is not yet available: matches in a bank open cases for "
-            "people to review ('review')",
+            "mode 'auto_action' needs the action to take and the terms clause version to "
+            "cite (auto_action, auto_terms_clause_version_id); setting them over the HTTP "
+            "API is not yet available",
             field="mode",
         )
-    return value
+    allowed = ", ".join(a.value for a in AUTO_ACTIONS)
+    try:
+        chosen = Action(str(action).strip().lower()) if action is not None else None
+    except ValueError:
+        chosen = None
+    if chosen not in AUTO_ACTIONS:
+        raise InvalidInput(
+            f"an 'auto_action' bank takes one item-level action: {allowed}", field="auto_action"
+        )
+    if isinstance(terms_clause_version_id, bool) or not isinstance(terms_clause_version_id, int):
+        raise InvalidInput(
+            "an 'auto_action' bank cites the terms clause version its decisions rest on",
+            field="auto_terms_clause_version_id",
+        )
+    return AutoActionConfig(chosen, terms_clause_version_id)
 
 
 def validate_category(category: str) -> Category:
@@ -191,7 +248,9 @@ def parse_import(text: str) -> tuple[list[EntryDraft], list[LineError]]:
     """Parse ``signal_type,value,labels`` lines (labels separated by ``;`` or spaces).
 
     A first line ``signal_type,value,labels`` is a header and skipped; blank lines and
-    lines starting with ``#`` are ignored. Returns the entries and every line's error.
+    lines starting with ``#`` are ignored. The ``added_at,source`` columns of cleanit's own
+    CSV export are accepted and ignored (provenance becomes this import), so an export loads
+    as it is. Returns the entries and every line's error.
     """
     entries: list[EntryDraft] = []
     errors: list[LineError] = []
@@ -204,12 +263,16 @@ def parse_import(text: str) -> tuple[list[EntryDraft], list[LineError]]:
             continue
         if number == 1 and row[0].strip().lower() == "signal_type":
             continue
-        if len(row) not in (2, 3):
+        if len(row) not in (2, 3, 5):
             errors.append(
-                LineError(number, None, f"expected signal_type,value[,labels]; got {len(row)}")
+                LineError(
+                    number,
+                    None,
+                    f"expected signal_type,value[,labels[,added_at,source]]; got {len(row)}",
+                )
             )
             continue
-        labels = row[2].replace(";", " ").split() if len(row) == 3 else []
+        labels = row[2].replace(";", " ").split() if len(row) >= 3 else []
         try:
             entries.append(validate_entry(row[0], row[1], labels))
         except InvalidInput as exc:

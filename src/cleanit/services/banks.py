@@ -17,12 +17,14 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cleanit.adapters import jobs
 from cleanit.adapters.db.models import BANK_ENTRY_CHANGES, Bank, BankEntry, table
 from cleanit.domain.banks import (
     DEFAULT_CATEGORY,
     BankMode,
     EntryDraft,
     parse_import,
+    validate_auto_action,
     validate_category,
     validate_description,
     validate_entry,
@@ -31,12 +33,13 @@ from cleanit.domain.banks import (
     validate_name,
     validate_thresholds,
 )
-from cleanit.domain.errors import Conflict, InvalidInput, NotFound
-from cleanit.domain.roles import Permission, Principal
+from cleanit.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cleanit.domain.roles import OrgKind, Permission, Principal
 from cleanit.services import audit
 from cleanit.services.audit import actor_label
 from cleanit.services.authz import require, require_member
 from cleanit.services.context import Context
+from cleanit.services.registries import clause_reference, clause_version_in_force
 
 MAX_PAGE = 500
 
@@ -56,6 +59,8 @@ class BankView:
     entry_count: int
     created_at: datetime
     updated_at: datetime
+    auto_action: str | None = None
+    auto_terms_clause_version_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ def _bank_view(b: Bank, count: int) -> BankView:
         entry_count=count,
         created_at=b.created_at,
         updated_at=b.updated_at,
+        auto_action=b.auto_action,
+        auto_terms_clause_version_id=b.auto_terms_clause_version_id,
     )
 
 
@@ -131,6 +138,45 @@ def _own_bank(s: Session, principal: Principal, bank_id: int, *, lock: bool = Fa
     return bank
 
 
+def _auto_config(
+    s: Session,
+    ctx: Context,
+    principal: Principal,
+    mode: BankMode,
+    action: str | None,
+    clause_version_id: int | None,
+    *,
+    negative: bool,
+) -> dict[str, Any]:
+    """The auto_action settings, checked: only a hosting provider acts on its own content,
+    citing a clause version of its own terms that is in force now."""
+    config = validate_auto_action(mode, action, clause_version_id, negative=negative)
+    if config.action is not None:
+        if principal.org_kind is not OrgKind.HOSTING_PROVIDER:
+            raise Forbidden("only a hosting provider can act automatically on content")
+        assert config.terms_clause_version_id is not None
+        try:
+            clause, version = clause_reference(s, config.terms_clause_version_id)
+        except NotFound:
+            raise InvalidInput(
+                "no such terms clause version", field="auto_terms_clause_version_id"
+            ) from None
+        if clause.organisation_id != principal.organisation_id:
+            raise InvalidInput(
+                "cite a clause of your own terms", field="auto_terms_clause_version_id"
+            )
+        current = clause_version_in_force(s, clause.id, ctx.now())
+        if current is None or current.id != version.id:
+            raise InvalidInput(
+                f"cite the version in force of '{clause.key}'",
+                field="auto_terms_clause_version_id",
+            )
+    return {
+        "auto_action": config.action.value if config.action else None,
+        "auto_terms_clause_version_id": config.terms_clause_version_id,
+    }
+
+
 def create_bank(
     ctx: Context,
     principal: Principal,
@@ -143,22 +189,38 @@ def create_bank(
     category: str = DEFAULT_CATEGORY.value,
     enabled: bool = True,
     negative: bool = False,
+    auto_action: str | None = None,
+    auto_terms_clause_version_id: int | None = None,
 ) -> BankView:
+    """Create a bank. An ``auto_action`` bank also names its item action and the terms
+    clause version its automated decisions cite (hosting providers only)."""
     require(principal, Permission.MANAGE_BANKS)
     assert principal.organisation_id is not None
-    values = {
+    chosen_mode = validate_mode(mode)
+    values: dict[str, Any] = {
         "organisation_id": principal.organisation_id,
         "name": validate_name(name),
         "description": validate_description(description),
         "labels": list(validate_labels(labels)),
         "thresholds": validate_thresholds(thresholds),
-        "mode": validate_mode(mode).value,
+        "mode": chosen_mode.value,
         "category": validate_category(category).value,
         "enabled": bool(enabled),
         "negative": bool(negative),
     }
     now = ctx.now()
     with ctx.transaction() as s:
+        values.update(
+            _auto_config(
+                s,
+                ctx,
+                principal,
+                chosen_mode,
+                auto_action,
+                auto_terms_clause_version_id,
+                negative=bool(negative),
+            )
+        )
         bank = Bank(**values, created_at=now, updated_at=now)
         s.add(bank)
         try:
@@ -219,8 +281,14 @@ def update_bank(
     mode: str | None = None,
     category: str | None = None,
     enabled: bool | None = None,
+    auto_action: str | None = None,
+    auto_terms_clause_version_id: int | None = None,
 ) -> BankView:
-    """Change a bank's settings (only what is given). ``negative`` is fixed at creation."""
+    """Change a bank's settings (only what is given). ``negative`` is fixed at creation.
+
+    Changing the mode, the action or the clause re-checks all three together; switching to
+    ``review`` clears the action and the clause.
+    """
     require(principal, Permission.MANAGE_BANKS)
     changes: dict[str, Any] = {}
     if name is not None:
@@ -240,6 +308,24 @@ def update_bank(
         bank = _own_bank(s, principal, bank_id, lock=True)
         if thresholds is not None:
             changes["thresholds"] = validate_thresholds({**bank.thresholds, **thresholds})
+        if mode is not None or auto_action is not None or auto_terms_clause_version_id is not None:
+            new_mode = BankMode(changes.get("mode", bank.mode))
+            keep = new_mode is BankMode.AUTO_ACTION
+            changes.update(
+                _auto_config(
+                    s,
+                    ctx,
+                    principal,
+                    new_mode,
+                    auto_action
+                    if auto_action is not None
+                    else (bank.auto_action if keep else None),
+                    auto_terms_clause_version_id
+                    if auto_terms_clause_version_id is not None
+                    else (bank.auto_terms_clause_version_id if keep else None),
+                    negative=bank.negative,
+                )
+            )
         before = {k: getattr(bank, k) for k in changes}
         for key, value in changes.items():
             setattr(bank, key, value)
@@ -297,6 +383,16 @@ def _insert_entries(
     return [int(i) for i in result.scalars().all()]
 
 
+def _defer_rematch(s: Session, bank: Bank, entry_ids: list[int]) -> None:
+    """Look recently seen content up against new entries, in a job of this transaction."""
+    if entry_ids and bank.enabled and not bank.negative:
+        jobs.defer(
+            s,
+            jobs.REMATCH,
+            {"bank_id": bank.id, "first_entry_id": min(entry_ids), "last_entry_id": max(entry_ids)},
+        )
+
+
 def _check_source(source: str) -> str:
     text = source.strip()
     if text == "local" or (
@@ -347,6 +443,7 @@ def add_entry(
             {"bank": bank.id, "signal_type": draft.signal_type.value, "source": source},
             at=now,
         )
+        _defer_rematch(s, bank, [entry_id])
         entry = s.get(BankEntry, entry_id)
         assert entry is not None
         return _entry_view(entry)
@@ -490,4 +587,5 @@ def import_entries(
             {"file": name, "added": len(ids), "skipped": len(drafts) - len(fresh)},
             at=now,
         )
+        _defer_rematch(s, bank, ids)
         return ImportReport(bank.id, len(ids), len(drafts) - len(fresh))

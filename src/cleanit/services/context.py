@@ -54,6 +54,8 @@ class Context:
     mail_from: str = "cleanit@example.org"
     complaint_window: timedelta = timedelta(days=183)
     personal_data_retention: timedelta = timedelta(days=365)
+    # How long the signals of matched content are kept for retroactive matching.
+    seen_content_retention: timedelta = timedelta(days=30)
     passwords: Passwords = field(default_factory=Passwords)
     clock: Callable[[], datetime] = utcnow
     token_cache: TokenCache = field(default_factory=lambda: TokenCache())

@@ -18,7 +18,7 @@ from cleanit.adapters.db.models import (
     PlatformAction,
 )
 from cleanit.domain.cases import OPEN_STATES, CaseState
-from cleanit.services import audit
+from cleanit.services import audit, matching
 from cleanit.services.context import Context
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -30,6 +30,7 @@ class SweepReport:
     notifiers_erased: int
     idempotency_keys_dropped: int
     jobs_redeferred: int
+    seen_content_purged: int = 0
 
 
 def sweep(ctx: Context) -> SweepReport:
@@ -82,7 +83,11 @@ def sweep(ctx: Context) -> SweepReport:
         ).all()
         for pid in stalled_actions:
             jobs.defer(s, jobs.SEND_PLATFORM_ACTION, {"platform_action_id": pid})
-        report = SweepReport(erased or 0, dropped or 0, len(stalled_msgs) + len(stalled_actions))
+        # Signals of content seen for retroactive matching are kept only so long.
+        purged = matching.purge_seen_content(s, ctx)
+        report = SweepReport(
+            erased or 0, dropped or 0, len(stalled_msgs) + len(stalled_actions), purged
+        )
         if erased:
             audit.record(
                 s, "system", "personal_data.erased", "notice", "*", {"count": erased}, at=now

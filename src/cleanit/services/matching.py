@@ -2,8 +2,13 @@
 
 * ``lookup``: which bank entries match these hashes (read only).
 * ``match_content``: hash a file (MD5, SHA-256, PDQ and its rotations/mirrors, plus the URL
-  if given), look every signal up, record each match as evidence and, for matches in
-  ``review`` banks, open or join the case of that content (an automated-detection notice).
+  if given), look every signal up, record each match as evidence and, for confirmed
+  matches, open or join the case of that content (an automated-detection notice). A
+  confirmed match in an ``auto_action`` bank also takes the bank's configured decision
+  (``_auto_decide``: fully automated, through ``decisions.put_in_force``). The content's
+  signals are kept ``ctx.seen_content_retention`` (``seen_content``) for
+* ``rematch``: retroactive matching of recently seen content against new bank entries
+  (the ``matching.rematch`` job deferred by ``banks.add_entry``/``import_entries``).
 
 PDQ goes through the per-process index (``ctx.matching``: ``MatchIndexes``); exact types
 (MD5, SHA-256) and URLs (canonical form, ``domain.signals.canonical_match_url``) by SQL
@@ -19,30 +24,46 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import CursorResult, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from cleanit.adapters.db.models import (
     BANK_ENTRY_CHANGES,
+    Assessment,
     Bank,
     BankEntry,
     Case,
+    Decision,
     Organisation,
+    SeenContent,
     table,
 )
 from cleanit.adapters.db.models import Match as MatchRow
 from cleanit.adapters.signals import DEFAULT_MAX_BYTES, hash_bytes, hash_file
+from cleanit.domain.assessments import AssessmentStatus, Finding
 from cleanit.domain.banks import BankMode, bank_signal_type
+from cleanit.domain.cases import CaseEvent, CaseState, next_state
+from cleanit.domain.decisions import (
+    Action,
+    AutomatedDecision,
+    DecisionRequest,
+    DecisionStatus,
+    Ground,
+    check_decision,
+)
 from cleanit.domain.errors import InvalidInput, NotFound
 from cleanit.domain.notices import Category, NoticeDraft, SourceType, validate_notice
 from cleanit.domain.roles import OrgKind, Permission, Principal
-from cleanit.domain.signals import HashResult, SignalType, normalise_hash
+from cleanit.domain.signals import HashResult, SignalType, normalise_hash, pdq_distance
 from cleanit.services import audit, notices
 from cleanit.services.authz import require, require_member
 from cleanit.services.context import Context
+from cleanit.services.decisions import put_in_force
 from cleanit.services.outbox import queue_message
+from cleanit.services.registries import clause_reference, clause_version_in_force
 
 MAX_LOOKUP_HASHES = 1000
 
@@ -316,6 +337,327 @@ def _open_case(
     return receipt.case_ids[0]
 
 
+def _act(
+    s: Session,
+    ctx: Context,
+    principal: Principal,
+    url: str | None,
+    sha256: str,
+    matches: list[BankMatch],
+) -> int | None:
+    """Open (or join) the content's case for confirmed matches, take the decision of an
+    auto_action bank, and record every match as evidence. Returns the case, if any."""
+    confirmed = [m for m in matches if not (m.suppressed or m.quarantined or m.negative)]
+    case_id = _open_case(s, ctx, principal, url, confirmed) if confirmed and url else None
+    decision_id = None
+    if case_id is not None:
+        auto = [m for m in confirmed if m.mode == BankMode.AUTO_ACTION]
+        if auto:
+            decision_id = _auto_decide(s, ctx, case_id, auto[0])
+    if not matches:
+        return case_id
+    now = ctx.now()
+    s.execute(
+        insert(table(MatchRow)),
+        [
+            {
+                "case_id": case_id if m in confirmed else None,
+                "bank_id": m.bank_id,
+                "entry_id": m.entry_id,
+                "organisation_id": principal.organisation_id,
+                "signal_type": m.signal_type,
+                "distance": m.distance,
+                "content_sha256": sha256,
+                "suppressed": m.suppressed,
+                "matched_at": now,
+            }
+            for m in matches
+        ],
+    )
+    audit.record(
+        s,
+        principal,
+        "content.matched",
+        "content",
+        sha256,
+        {
+            "case": case_id,
+            "auto_decision": decision_id,
+            "matches": [
+                {
+                    "bank": m.bank_id,
+                    "entry": m.entry_id,
+                    "distance": m.distance,
+                    "suppressed": m.suppressed,
+                    "quarantined": m.quarantined,
+                }
+                for m in matches
+            ],
+        },
+        at=now,
+    )
+    return case_id
+
+
+def auto_actor(bank_id: int) -> str:
+    return f"system:auto-action:bank:{bank_id}"
+
+
+def _auto_decide(s: Session, ctx: Context, case_id: int, m: BankMatch) -> int | None:
+    """The configured decision of an auto_action bank, through the human decision path.
+
+    Acts only on a case still waiting for its first look (open, never decided): a case a
+    person reviews, or decided before, stays theirs. The decision rests on a confirmed
+    terms assessment authored by no one and marked automated, citing the bank's clause
+    version if it is still in force (otherwise the case simply waits for review).
+    """
+    bank = s.get(Bank, m.bank_id)
+    assert bank is not None
+    if bank.auto_action is None or bank.auto_terms_clause_version_id is None:
+        return None
+    case = s.get(Case, case_id, with_for_update=True)
+    assert case is not None
+    decided_before = s.scalar(select(Decision.id).where(Decision.case_id == case.id).limit(1))
+    if case.state != CaseState.OPEN.value or decided_before is not None:
+        return None
+    now = ctx.now()
+    actor = auto_actor(bank.id)
+    clause, version = clause_reference(s, bank.auto_terms_clause_version_id)
+    current = clause_version_in_force(s, clause.id, now)
+    if current is None or current.id != version.id:
+        audit.record(
+            s,
+            actor,
+            "auto_action.skipped",
+            "case",
+            case.id,
+            {"bank": bank.id, "reason": f"clause '{clause.key}' v{version.version} not in force"},
+            organisation_id=case.provider_id,
+            at=now,
+        )
+        return None
+    what = (
+        f"The content matched entry {m.entry_id} ({m.signal_type}, distance {m.distance}) "
+        f"of the bank '{m.bank_name}'"
+    )
+    assessment = Assessment(
+        case_id=case.id,
+        organisation_id=case.provider_id,
+        author_id=None,
+        finding=Finding.INCOMPATIBLE_WITH_TERMS.value,
+        terms_clause_version_id=version.id,
+        explanation=(
+            f"Automated assessment. {what}, which lists content incompatible with the terms "
+            f"clause '{clause.key}' (v{version.version}) and which the provider set to act "
+            "automatically."
+        ),
+        exemption_considered=False,
+        status=AssessmentStatus.CONFIRMED.value,
+        confirmed_by=None,
+        confirmed_at=now,
+        automated=True,
+    )
+    s.add(assessment)
+    s.flush()
+    request = DecisionRequest(
+        action=Action(bank.auto_action),
+        facts=f"{what}. The decision was taken by automated means, without human review.",
+        assessment_id=assessment.id,
+        automated_detection=True,
+        automated_decision=AutomatedDecision.FULLY,
+    )
+    if check_decision(request, has_basis=True):  # pragma: no cover - item actions only
+        return None
+    state = next_state(CaseState.OPEN, CaseEvent.ASSIGN)
+    case.state = next_state(state, CaseEvent.DECIDE_RESTRICTIVE).value
+    case.updated_at = now
+    d = Decision(
+        case_id=case.id,
+        provider_id=case.provider_id,
+        action=request.action.value,
+        ground=Ground.INCOMPATIBLE_CONTENT.value,
+        assessment_id=assessment.id,
+        facts=request.facts,
+        justification=None,
+        territorial_scope=[],
+        duration_days=None,
+        automated_detection=True,
+        automated_decision=AutomatedDecision.FULLY.value,
+        status=DecisionStatus.AWAITING_APPROVAL.value,
+        decided_by=None,
+    )
+    s.add(d)
+    s.flush()
+    audit.record(
+        s,
+        actor,
+        "decision.taken",
+        "case",
+        case.id,
+        {
+            "decision_id": d.id,
+            "action": d.action,
+            "ground": d.ground,
+            "assessment_id": assessment.id,
+            "automated": True,
+            "bank": bank.id,
+            "entry": m.entry_id,
+        },
+        organisation_id=case.provider_id,
+        at=now,
+    )
+    put_in_force(s, ctx, d, case)
+    return d.id
+
+
+def _remember(
+    s: Session,
+    ctx: Context,
+    organisation_id: int,
+    url: str,
+    sha256: str,
+    signals: dict[SignalType, list[str]],
+) -> None:
+    """Keep the content's signals for retroactive matching (purged by the sweep)."""
+    now = ctx.now()
+    rows = [
+        {
+            "organisation_id": organisation_id,
+            "url": url,
+            "content_sha256": sha256,
+            "signal_type": kind.value,
+            "value": value,
+            "seen_at": now,
+        }
+        for kind, values in signals.items()
+        for value in values
+    ]
+    stmt = pg_insert(table(SeenContent)).values(rows)
+    s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["organisation_id", "url", "signal_type", "value"],
+            set_={"seen_at": stmt.excluded.seen_at, "content_sha256": stmt.excluded.content_sha256},
+        )
+    )
+
+
+def purge_seen_content(s: Session, ctx: Context) -> int:
+    """Forget the signals of content seen longer ago than the retention (maintenance)."""
+    result = s.execute(
+        delete(SeenContent).where(SeenContent.seen_at < ctx.now() - ctx.seen_content_retention)
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+@dataclass(frozen=True)
+class RematchReport:
+    contents: int  # recently seen contents that newly matched
+    cases: int  # cases opened or joined
+
+
+def rematch(ctx: Context, bank_id: int, first_entry_id: int, last_entry_id: int) -> RematchReport:
+    """Match the content seen within the retention against new entries of one bank.
+
+    Run by the ``matching.rematch`` job that adding entries defers. Idempotent: a content
+    that already has a match row for an entry (matched live, or by an earlier run) is not
+    matched again with it, so a retry adds no match rows, notices or cases.
+    """
+    with ctx.transaction() as s:
+        bank = s.get(Bank, bank_id)
+        if bank is None or not bank.enabled or bank.negative:
+            return RematchReport(0, 0)
+        org = s.get(Organisation, bank.organisation_id)
+        assert org is not None
+        if org.kind != OrgKind.HOSTING_PROVIDER.value:
+            return RematchReport(0, 0)
+        banks = _usable_banks(s, org.id)
+        this = banks[bank.id]
+        entries = _live_entries(
+            s, [BankEntry.bank_id == bank.id, BankEntry.id.between(first_entry_id, last_entry_id)]
+        )
+        if not entries:
+            return RematchReport(0, 0)
+        since = ctx.now() - ctx.seen_content_retention
+        recent = [SeenContent.organisation_id == org.id, SeenContent.seen_at >= since]
+        found: dict[str, list[BankMatch]] = {}  # content sha256 -> matches with new entries
+        urls: dict[str, tuple[Any, str]] = {}  # content sha256 -> (seen_at, url), latest
+
+        def hit(row: Any, entry: BankEntry, distance: int) -> None:
+            found.setdefault(row.content_sha256, []).append(
+                BankMatch(
+                    query=row.value,
+                    signal_type=row.signal_type,
+                    bank_id=this.id,
+                    bank_name=this.name,
+                    entry_id=entry.id,
+                    distance=distance,
+                    labels=sorted({*this.labels, *entry.labels}),
+                    mode=this.mode,
+                    negative=False,
+                )
+            )
+            if row.content_sha256 not in urls or urls[row.content_sha256][0] < row.seen_at:
+                urls[row.content_sha256] = (row.seen_at, row.url)
+
+        exact = {(e.signal_type, e.value): e for e in entries if e.signal_type != "pdq"}
+        if exact:
+            for row in s.execute(
+                select(SeenContent).where(
+                    *recent, tuple_(SeenContent.signal_type, SeenContent.value).in_(list(exact))
+                )
+            ).scalars():
+                hit(row, exact[(row.signal_type, row.value)], 0)
+        pdqs = [e for e in entries if e.signal_type == SignalType.PDQ.value]
+        if pdqs:
+            for row in s.execute(
+                select(SeenContent).where(*recent, SeenContent.signal_type == "pdq")
+            ).scalars():
+                for e in pdqs:
+                    d = pdq_distance(row.value, e.value)
+                    if d <= this.pdq_threshold:
+                        hit(row, e, d)
+        negative = {i: b for i, b in banks.items() if b.negative}
+        principal = Principal(
+            organisation_id=org.id,
+            org_kind=OrgKind.HOSTING_PROVIDER,
+            roles=frozenset(),
+            label=f"system:rematch:bank:{bank.id}",
+        )
+        contents = cases = 0
+        for sha256 in sorted(found):
+            new = _best_per_entry(found[sha256])
+            done = set(
+                s.scalars(
+                    select(MatchRow.entry_id).where(
+                        MatchRow.organisation_id == org.id,
+                        MatchRow.content_sha256 == sha256,
+                        MatchRow.entry_id.in_([m.entry_id for m in new]),
+                    )
+                )
+            )
+            new = [m for m in new if m.entry_id not in done]
+            if not new:
+                continue
+            suppressors: list[BankMatch] = []
+            if negative:
+                signals: dict[SignalType, list[str]] = {}
+                for kind, value in s.execute(
+                    select(SeenContent.signal_type, SeenContent.value).where(
+                        *recent, SeenContent.content_sha256 == sha256
+                    )
+                ):
+                    signals.setdefault(SignalType(kind), []).append(value)
+                for kind, values in signals.items():
+                    for ms in _find(s, ctx, negative, kind, list(dict.fromkeys(values))).values():
+                        suppressors.extend(ms)
+            matches = [m for m in _suppress([*new, *suppressors]) if not m.negative]
+            matches = _quarantine_floods(s, ctx, principal, matches, sha256)
+            contents += 1
+            if _act(s, ctx, principal, urls[sha256][1], sha256, matches) is not None:
+                cases += 1
+        return RematchReport(contents, cases)
+
+
 def _content_signals(results: list[HashResult]) -> dict[SignalType, list[str]]:
     out: dict[SignalType, list[str]] = {}
     for r in results:
@@ -363,52 +705,9 @@ def match_content(
             for matches in _find(s, ctx, banks, kind, values).values():
                 found.extend(matches)
         matches = _quarantine_floods(s, ctx, principal, _suppress(_best_per_entry(found)), sha256)
-        review = [
-            m
-            for m in matches
-            if not (m.suppressed or m.quarantined or m.negative) and m.mode == BankMode.REVIEW
-        ]
-        case_id = _open_case(s, ctx, principal, url, review) if review and url else None
-        if matches:
-            now = ctx.now()
-            s.execute(
-                insert(table(MatchRow)),
-                [
-                    {
-                        "case_id": case_id if m in review else None,
-                        "bank_id": m.bank_id,
-                        "entry_id": m.entry_id,
-                        "organisation_id": principal.organisation_id,
-                        "signal_type": m.signal_type,
-                        "distance": m.distance,
-                        "content_sha256": sha256,
-                        "suppressed": m.suppressed,
-                        "matched_at": now,
-                    }
-                    for m in matches
-                ],
-            )
-            audit.record(
-                s,
-                principal,
-                "content.matched",
-                "content",
-                sha256,
-                {
-                    "case": case_id,
-                    "matches": [
-                        {
-                            "bank": m.bank_id,
-                            "entry": m.entry_id,
-                            "distance": m.distance,
-                            "suppressed": m.suppressed,
-                            "quarantined": m.quarantined,
-                        }
-                        for m in matches
-                    ],
-                },
-                at=now,
-            )
+        if canonical_url is not None and principal.organisation_id is not None:
+            _remember(s, ctx, principal.organisation_id, canonical_url, sha256, signals)
+        case_id = _act(s, ctx, principal, url, sha256, matches)
     return ContentMatchResult(
         md5=signals[SignalType.MD5][0],
         sha256=sha256,

@@ -12,7 +12,7 @@ from typing import Any
 import procrastinate
 
 from cleanit.adapters import jobs
-from cleanit.services import maintenance, outbox, platform
+from cleanit.services import maintenance, matching, outbox, platform
 from cleanit.services.context import Context
 
 RETRY = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
@@ -26,6 +26,11 @@ def register(app: procrastinate.App, ctx: Context) -> None:
     @app.task(name=jobs.SEND_PLATFORM_ACTION, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
     def send_platform_action(platform_action_id: int) -> str:
         return platform.send_platform_action(ctx, platform_action_id)
+
+    @app.task(name=jobs.REMATCH, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def rematch(bank_id: int, first_entry_id: int, last_entry_id: int) -> dict[str, int]:
+        report = matching.rematch(ctx, bank_id, first_entry_id, last_entry_id)
+        return {"contents": report.contents, "cases": report.cases}
 
     @app.periodic(cron="*/5 * * * *", periodic_id="sweep")
     @app.task(name=jobs.SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.SWEEP)

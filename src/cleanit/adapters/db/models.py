@@ -200,6 +200,10 @@ class Assessment(Base):
     confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # True for the assessment an auto_action bank's decision rests on (authored by no one).
+    automated: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
 
 
 class Decision(Base):
@@ -338,6 +342,12 @@ class Bank(Base):
     negative: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # For mode "auto_action": the item action a confirmed match takes, and the terms clause
+    # version the automated decision cites (both None in a review bank).
+    auto_action: Mapped[str | None] = mapped_column(String(32))
+    auto_terms_clause_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("terms_clause_versions.id")
+    )
 
 
 # Every change to an entry takes a new number from this sequence, so matching indexes can
@@ -385,6 +395,24 @@ class Match(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class SeenContent(Base):
+    """A signal of content matched recently (kept for retroactive matching, then purged)."""
+
+    __tablename__ = "seen_content"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "url", "signal_type", "value"),
+        Index("ix_seen_content_value", "value", postgresql_using="hash"),
+        Index("ix_seen_content_org_time", "organisation_id", "seen_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    url: Mapped[str] = mapped_column(Text)  # canonical form
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    signal_type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def table(model: type[Base]) -> Table:
