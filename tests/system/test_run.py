@@ -5,10 +5,12 @@ included; a second run reuses the data."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,8 +68,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     return out.decode()
 
 
-def test_run_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
-    data = tmp_path / "var"
+def test_run_serves_the_demo_and_stops_cleanly() -> None:
+    # Not under pytest's basetemp (mode 0700 for root): the embedded server runs as its own
+    # system user, which must reach its data directory to start and to stop.
+    parent = Path(tempfile.mkdtemp(prefix="cleanit-run-test-"))
+    parent.chmod(0o755)
+    data = parent / "var"
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _start(data, port)
@@ -111,3 +117,4 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         _stop(proc)
     assert proc.returncode == 0
     assert not (data / "pgdata" / "postmaster.pid").exists()
+    shutil.rmtree(parent, ignore_errors=True)

@@ -12,7 +12,15 @@ from sqlalchemy import text
 from cleanit import __version__
 from cleanit.api import problems
 from cleanit.api.middleware import BodyLimit, Metrics, SecurityHeaders
-from cleanit.api.routes import banks, cases, complaints, notices, organisations, registries
+from cleanit.api.routes import (
+    banks,
+    cases,
+    complaints,
+    notices,
+    organisations,
+    registries,
+    taxii,
+)
 from cleanit.services.context import Context
 from cleanit.settings import Settings
 
@@ -40,6 +48,7 @@ def create_app(ctx: Context, settings: Settings) -> FastAPI:
     for module in (notices, cases, complaints, registries, organisations, banks):
         api.include_router(module.router)
     app.include_router(api)
+    taxii.install(app)
 
     registry = CollectorRegistry()
 

@@ -499,6 +499,33 @@ def banks_import(
         )
 
 
+@banks_app.command("export")
+def banks_export(
+    bank: Annotated[str, typer.Option(help="Bank name")],
+    org: Annotated[str, typer.Option(help="Organisation that owns the bank")],
+    format: Annotated[str, typer.Option(help="stix (a STIX 2.1 bundle) or csv")] = "stix",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+) -> None:
+    """Export a bank's live entries as a STIX 2.1 bundle or as CSV."""
+    from cleanit.services import banks, exports, imports
+
+    kind = format.strip().lower()
+    if kind not in ("stix", "csv"):
+        _fail("--format is stix or csv")
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found = [b for b in banks.list_banks(rt.ctx, principal) if b.name == bank]
+        if not found:
+            _fail(f"no bank '{bank}' in {org}")
+        export = exports.export_stix if kind == "stix" else exports.export_csv
+        text = export(rt.ctx, principal, found[0].id)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, "utf-8")
+        console.print(f"Wrote {found[0].entry_count} entries of '{bank}' to {output}")
+
+
 @demo_app.command("images")
 def demo_images(
     folder: Annotated[Path, typer.Argument(file_okay=False)] = Path("var/demo-images"),
