@@ -33,6 +33,7 @@ DELIVER_MESSAGE = "outbox.deliver"
 SEND_PLATFORM_ACTION = "platform.send_action"
 SWEEP = "maintenance.sweep"
 REMATCH = "matching.rematch"
+SYNC_EXCHANGE = "exchanges.sync"
 
 DEFAULT_QUEUE = "default"
 

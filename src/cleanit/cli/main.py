@@ -14,7 +14,14 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from cleanit.bootstrap import Runtime, build, job_app
@@ -35,6 +42,7 @@ notices_app = typer.Typer(help="Notices.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 demo_app = typer.Typer(help="Invented demo data.", no_args_is_help=True)
 banks_app = typer.Typer(help="Hash banks.", no_args_is_help=True)
+exchanges_app = typer.Typer(help="Feeds that fill banks.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -44,6 +52,7 @@ for sub, name in (
     (audit_app, "audit"),
     (demo_app, "demo"),
     (banks_app, "banks"),
+    (exchanges_app, "exchanges"),
 ):
     app.add_typer(sub, name=name)
 
@@ -524,6 +533,108 @@ def banks_export(
     else:
         output.write_text(text, "utf-8")
         console.print(f"Wrote {found[0].entry_count} entries of '{bank}' to {output}")
+
+
+@exchanges_app.command("add")
+def exchanges_add(
+    name: Annotated[str, typer.Option(help="Exchange name (a-z, 0-9, '_', '-', '.')")],
+    bank: Annotated[str, typer.Option(help="The bank the feed fills")],
+    org: Annotated[str, typer.Option(help="Organisation that owns the bank")],
+    path: Annotated[Path, typer.Option(help="The feed file")],
+    format: Annotated[
+        str | None, typer.Option(help="csv, jsonl or threatexchange (default: by extension)")
+    ] = None,
+    signal_type: Annotated[
+        str | None, typer.Option(help="threatexchange files of bare hashes: their type")
+    ] = None,
+) -> None:
+    """Add a file feed that fills a bank when synced."""
+    from cleanit.services import banks, exchanges, imports
+
+    config: dict[str, str] = {"path": str(path.resolve())}
+    if format is not None:
+        config["format"] = format
+    if signal_type is not None:
+        config["signal_type"] = signal_type
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found = [b for b in banks.list_banks(rt.ctx, principal) if b.name == bank]
+        if not found:
+            _fail(f"no bank '{bank}' in {org}")
+        x = exchanges.create_exchange(
+            rt.ctx, principal, name=name, bank_id=found[0].id, config=config
+        )
+        console.print(f"Added exchange '{x.name}' ({x.config['format']}) filling '{bank}'.")
+
+
+@exchanges_app.command("list")
+def exchanges_list(
+    org: Annotated[str, typer.Option(help="Organisation")],
+) -> None:
+    """List the organisation's exchanges and their last sync."""
+    from cleanit.services import exchanges, imports
+
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found = exchanges.list_exchanges(rt.ctx, principal)
+    table = Table(title=f"{len(found)} exchange(s)")
+    for col in ("name", "kind", "bank", "imported", "errors", "last run", "status"):
+        table.add_column(col, overflow="fold")
+    for x in found:
+        table.add_row(
+            x.name,
+            f"{x.kind}/{x.config.get('format', '')}",
+            str(x.bank_id),
+            str(x.records_imported),
+            str(x.records_failed),
+            x.last_run_at.isoformat(timespec="seconds") if x.last_run_at else "never",
+            f"{x.last_status or ''} {x.last_message or ''}".strip(),
+        )
+    console.print(table)
+
+
+@exchanges_app.command("sync")
+def exchanges_sync(
+    org: Annotated[str, typer.Option(help="Organisation")],
+    name: Annotated[str | None, typer.Option(help="Only this exchange (default: all)")] = None,
+) -> None:
+    """Import what is new in the organisation's feeds (from each one's checkpoint)."""
+    from cleanit.services import exchanges, imports
+
+    failed = False
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found = [x for x in exchanges.list_exchanges(rt.ctx, principal) if name in (None, x.name)]
+        if not found:
+            _fail(f"no exchange '{name}' in {org}" if name else f"{org} has no exchanges")
+        for x in found:
+            with _progress() as progress:
+                task = progress.add_task(f"Syncing {x.name}", total=None)
+
+                def advance(n: int, task: TaskID = task) -> None:
+                    progress.advance(task, n)
+
+                try:
+                    report = exchanges.sync_exchange(
+                        rt.ctx,
+                        principal,
+                        x.id,
+                        on_batch=advance,
+                    )
+                except DomainError as exc:
+                    failed = True
+                    err.print(f"[bold red]{x.name}:[/] {exc.detail}")
+                    continue
+            console.print(
+                f"{x.name}: {report.imported} new, {report.duplicates} already held, "
+                f"{len(report.errors)} error(s)"
+            )
+            for e in report.errors[:20]:
+                console.print(f"  {e.position}: {e.message}", markup=False, highlight=False)
+            if len(report.errors) > 20:
+                console.print(f"  and {len(report.errors) - 20} more")
+    if failed:
+        raise typer.Exit(1)
 
 
 @demo_app.command("images")

@@ -99,7 +99,7 @@ def _bank_view(b: Bank, count: int) -> BankView:
     )
 
 
-def _entry_view(e: BankEntry) -> EntryView:
+def entry_view(e: BankEntry) -> EntryView:
     return EntryView(
         id=e.id,
         bank_id=e.bank_id,
@@ -396,12 +396,15 @@ def _defer_rematch(s: Session, bank: Bank, entry_ids: list[int]) -> None:
 def _check_source(source: str) -> str:
     text = source.strip()
     if text == "local" or (
-        text.startswith(("decision:", "import:")) and len(text.split(":", 1)[1]) > 0
+        text.startswith(("decision:", "import:", "exchange:")) and len(text.split(":", 1)[1]) > 0
     ):
         if len(text) > 300:
             raise InvalidInput("the source has at most 300 characters", field="source")
         return text
-    raise InvalidInput("source is 'local', 'decision:<id>' or 'import:<filename>'", field="source")
+    raise InvalidInput(
+        "source is 'local', 'decision:<id>', 'import:<filename>' or 'exchange:<name>'",
+        field="source",
+    )
 
 
 def add_entry(
@@ -446,7 +449,7 @@ def add_entry(
         _defer_rematch(s, bank, [entry_id])
         entry = s.get(BankEntry, entry_id)
         assert entry is not None
-        return _entry_view(entry)
+        return entry_view(entry)
 
 
 def list_entries(
@@ -469,7 +472,7 @@ def list_entries(
         rows = s.scalars(
             select(BankEntry).where(*where).order_by(BankEntry.id).limit(limit).offset(offset)
         ).all()
-        return [_entry_view(e) for e in rows], total
+        return [entry_view(e) for e in rows], total
 
 
 def remove_entry(
@@ -507,7 +510,7 @@ def remove_entry(
             at=now,
         )
         s.refresh(entry)
-        return _entry_view(entry)
+        return entry_view(entry)
 
 
 @dataclass(frozen=True)

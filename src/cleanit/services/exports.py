@@ -70,23 +70,7 @@ def _live_entries(
         query = query.order_by(BankEntry.added_at, BankEntry.id)
         if limit is not None:
             query = query.limit(limit)
-        return [
-            banks.EntryView(
-                id=e.id,
-                bank_id=e.bank_id,
-                signal_type=e.signal_type,
-                value=e.value,
-                labels=list(e.labels),
-                source=e.source,
-                added_by=e.added_by,
-                added_at=e.added_at,
-                review_date=e.review_date,
-                removed_at=e.removed_at,
-                removed_by=e.removed_by,
-                quarantined_at=e.quarantined_at,
-            )
-            for e in s.scalars(query)
-        ]
+        return [banks.entry_view(e) for e in s.scalars(query)]
 
 
 def _organisation(ctx: Context, organisation_id: int) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 import procrastinate
 
 from cleanit.adapters import jobs
-from cleanit.services import maintenance, matching, outbox, platform
+from cleanit.services import exchanges, maintenance, matching, outbox, platform
 from cleanit.services.context import Context
 
 RETRY = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
@@ -31,6 +31,11 @@ def register(app: procrastinate.App, ctx: Context) -> None:
     def rematch(bank_id: int, first_entry_id: int, last_entry_id: int) -> dict[str, int]:
         report = matching.rematch(ctx, bank_id, first_entry_id, last_entry_id)
         return {"contents": report.contents, "cases": report.cases}
+
+    @app.task(name=jobs.SYNC_EXCHANGE, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def sync_exchange(exchange_id: int) -> dict[str, int]:
+        report = exchanges.sync_exchange(ctx, None, exchange_id)
+        return {"imported": report.imported, "errors": len(report.errors)}
 
     @app.periodic(cron="*/5 * * * *", periodic_id="sweep")
     @app.task(name=jobs.SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.SWEEP)

@@ -366,7 +366,9 @@ class BankEntry(Base):
     signal_type: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(Text)  # canonical form (domain.signals.normalise_hash)
     labels: Mapped[list[str]] = mapped_column(ARRAY(String(80)), default=list)
-    source: Mapped[str] = mapped_column(String(300))  # local | decision:<id> | import:<file>
+    source: Mapped[str] = mapped_column(
+        String(300)
+    )  # local | decision:<id> | import:<file> | exchange:<name>
     added_by: Mapped[str] = mapped_column(String(200))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     review_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -420,3 +422,46 @@ def table(model: type[Base]) -> Table:
     t = model.__table__
     assert isinstance(t, Table)
     return t
+
+
+class Exchange(Base):
+    """A feed that fills one bank of its organisation (see docs/exchanges.md)."""
+
+    __tablename__ = "exchanges"
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))  # "file" (later "threatexchange", "tat")
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Where the last committed batch stopped (the feed client's own format); None: the start.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[str | None] = mapped_column(String(16))  # running | ok | failed
+    last_message: Mapped[str | None] = mapped_column(Text)
+    records_imported: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ExchangeEntry(Base):
+    """Which feed record an entry came from."""
+
+    __tablename__ = "exchange_entries"
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id"), primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    record_id: Mapped[str] = mapped_column(String(200))
+
+
+class ExchangeError(Base):
+    """A feed record that could not be read: reported, skipped."""
+
+    __tablename__ = "exchange_errors"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    position: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
