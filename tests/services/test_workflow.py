@@ -26,7 +26,9 @@ from cleanit.domain.errors import (
     Forbidden,
     IllegalTransition,
     InvalidInput,
+    NotFound,
     PrincipleViolation,
+    Unauthenticated,
 )
 from cleanit.domain.notices import SourceType
 from cleanit.services import (
@@ -228,7 +230,7 @@ def test_full_path_from_notice_to_reinstatement(
     code = link.split("code=")[1]
     import uuid
 
-    with pytest.raises(Exception):  # noqa: B017 - a wrong code is refused
+    with pytest.raises(Unauthenticated):  # a wrong code is refused
         complaints.lodge_complaint(
             ctx,
             grounds="This is satire about a fictional film.",
@@ -506,7 +508,7 @@ def test_webhook_failure_keeps_the_action_pending_and_raises_for_retry(
         assert pa is not None
         public_id = pa.public_id
         assert s.scalar(select(ContentItem.platform_state)) == "available"  # not done yet
-    with pytest.raises(Exception):  # noqa: B017 - another provider cannot acknowledge
+    with pytest.raises(NotFound):  # another provider cannot acknowledge (nor see) it
         platform.acknowledge(ctx, world.p("other_admin"), public_id)
     platform.acknowledge(ctx, world.p("admin"), public_id)
     with ctx.sessions() as s:
