@@ -494,14 +494,12 @@ def banks_import(
 
     with _operator() as rt:
         principal = imports.operator_principal(rt.ctx, org)
-        found = [b for b in banks.list_banks(rt.ctx, principal) if b.name == bank]
-        if not found:
-            _fail(f"no bank '{bank}' in {org}")
+        found = banks.bank_named(rt.ctx, principal, bank)
         try:
             text = file.read_text("utf-8")
         except UnicodeDecodeError:
             _fail(f"{file} is not UTF-8 text")
-        report = banks.import_entries(rt.ctx, principal, found[0].id, filename=file.name, text=text)
+        report = banks.import_entries(rt.ctx, principal, found.id, filename=file.name, text=text)
         console.print(
             f"Imported {report.added} hash(es) into '{bank}'; "
             f"{report.skipped_duplicates} already there."
@@ -523,16 +521,14 @@ def banks_export(
         _fail("--format is stix or csv")
     with _operator() as rt:
         principal = imports.operator_principal(rt.ctx, org)
-        found = [b for b in banks.list_banks(rt.ctx, principal) if b.name == bank]
-        if not found:
-            _fail(f"no bank '{bank}' in {org}")
+        found = banks.bank_named(rt.ctx, principal, bank)
         export = exports.export_stix if kind == "stix" else exports.export_csv
-        text = export(rt.ctx, principal, found[0].id)
+        text = export(rt.ctx, principal, found.id)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         output.write_text(text, "utf-8")
-        console.print(f"Wrote {found[0].entry_count} entries of '{bank}' to {output}")
+        console.print(f"Wrote {found.entry_count} entries of '{bank}' to {output}")
 
 
 @exchanges_app.command("add")
@@ -558,12 +554,8 @@ def exchanges_add(
         config["signal_type"] = signal_type
     with _operator() as rt:
         principal = imports.operator_principal(rt.ctx, org)
-        found = [b for b in banks.list_banks(rt.ctx, principal) if b.name == bank]
-        if not found:
-            _fail(f"no bank '{bank}' in {org}")
-        x = exchanges.create_exchange(
-            rt.ctx, principal, name=name, bank_id=found[0].id, config=config
-        )
+        found = banks.bank_named(rt.ctx, principal, bank)
+        x = exchanges.create_exchange(rt.ctx, principal, name=name, bank_id=found.id, config=config)
         console.print(f"Added exchange '{x.name}' ({x.config['format']}) filling '{bank}'.")
 
 

@@ -138,6 +138,22 @@ def _own_bank(s: Session, principal: Principal, bank_id: int, *, lock: bool = Fa
     return bank
 
 
+def _flush_unique_name(s: Session) -> None:
+    """Write pending changes; a clash on the (organisation, name) key is the user's error."""
+    try:
+        s.flush()
+    except IntegrityError:
+        raise Conflict("your organisation already has a bank of that name", field="name") from None
+
+
+def bank_named(ctx: Context, principal: Principal, name: str) -> BankView:
+    """The principal's organisation's bank called ``name`` (operators name banks, not ids)."""
+    for bank in list_banks(ctx, principal):
+        if bank.name == name:
+            return bank
+    raise NotFound(f"no bank '{name}' in your organisation", field="bank")
+
+
 def _auto_config(
     s: Session,
     ctx: Context,
@@ -223,12 +239,7 @@ def create_bank(
         )
         bank = Bank(**values, created_at=now, updated_at=now)
         s.add(bank)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict(
-                "your organisation already has a bank of that name", field="name"
-            ) from None
+        _flush_unique_name(s)
         audit.record(
             s,
             principal,
@@ -330,12 +341,7 @@ def update_bank(
         for key, value in changes.items():
             setattr(bank, key, value)
         bank.updated_at = now
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict(
-                "your organisation already has a bank of that name", field="name"
-            ) from None
+        _flush_unique_name(s)
         audit.record(
             s,
             principal,

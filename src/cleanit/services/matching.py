@@ -107,6 +107,22 @@ class _Bank:
     category: str
 
 
+def _bank_match(
+    bank: _Bank, entry: BankEntry, query: str, signal_type: str, distance: int
+) -> BankMatch:
+    return BankMatch(
+        query=query,
+        signal_type=signal_type,
+        bank_id=bank.id,
+        bank_name=bank.name,
+        entry_id=entry.id,
+        distance=distance,
+        labels=sorted({*bank.labels, *entry.labels}),
+        mode=bank.mode,
+        negative=bank.negative,
+    )
+
+
 def _usable_banks(s: Session, organisation_id: int | None) -> dict[int, _Bank]:
     rows = s.scalars(
         select(Bank).where(Bank.organisation_id == organisation_id, Bank.enabled.is_(True))
@@ -179,19 +195,7 @@ def _find(
         pairs = [(e.value, e, 0) for e in rows]
     for query, entry, distance in pairs:
         bank = banks[entry.bank_id]
-        found[query].append(
-            BankMatch(
-                query=query,
-                signal_type=signal_type.value,
-                bank_id=bank.id,
-                bank_name=bank.name,
-                entry_id=entry.id,
-                distance=distance,
-                labels=sorted({*bank.labels, *entry.labels}),
-                mode=bank.mode,
-                negative=bank.negative,
-            )
-        )
+        found[query].append(_bank_match(bank, entry, query, signal_type.value, distance))
     for matches in found.values():
         matches.sort(key=lambda m: (m.distance, m.entry_id))
     return found
@@ -584,17 +588,7 @@ def rematch(ctx: Context, bank_id: int, first_entry_id: int, last_entry_id: int)
 
         def hit(row: Any, entry: BankEntry, distance: int) -> None:
             found.setdefault(row.content_sha256, []).append(
-                BankMatch(
-                    query=row.value,
-                    signal_type=row.signal_type,
-                    bank_id=this.id,
-                    bank_name=this.name,
-                    entry_id=entry.id,
-                    distance=distance,
-                    labels=sorted({*this.labels, *entry.labels}),
-                    mode=this.mode,
-                    negative=False,
-                )
+                _bank_match(this, entry, row.value, row.signal_type, distance)
             )
             if row.content_sha256 not in urls or urls[row.content_sha256][0] < row.seen_at:
                 urls[row.content_sha256] = (row.seen_at, row.url)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
+from cleanit.adapters.db.models import Notice
 from cleanit.api.schemas import NoticeIn, NoticeOut, NoticeReceiptOut, NoticeStatusOut, Page
 from cleanit.api.security import Caller, Ctx, MaybeCaller
 from cleanit.domain.notices import NoticeDraft
@@ -91,10 +92,7 @@ def notice_status(tracking_code: str, ctx: Ctx) -> NoticeStatusOut:
     return NoticeStatusOut(**st.__dict__)
 
 
-def _out(n: object, case_ids: list[int] | None = None) -> NoticeOut:
-    from cleanit.adapters.db.models import Notice
-
-    assert isinstance(n, Notice)
+def _out(n: Notice, case_ids: list[int] | None = None) -> NoticeOut:
     return NoticeOut(
         id=str(n.public_id),
         source_type=n.source_type,
