@@ -61,7 +61,24 @@ def test_bank_crud_over_http(client: TestClient, world: World) -> None:
     r = client.patch(f"/api/v1/banks/{bank['id']}", json={"enabled": False}, headers=admin)
     assert r.status_code == 200 and r.json()["enabled"] is False
     r = client.patch(f"/api/v1/banks/{bank['id']}", json={"mode": "auto_action"}, headers=admin)
-    assert "not yet available" in problem(r, 422, "mode")["detail"]
+    assert "needs the action to take" in problem(r, 422, "mode")["detail"]
+    auto = {
+        "mode": "auto_action",
+        "auto_action": "disable_access",
+        "auto_terms_clause_version_id": world.clause_version_id,
+    }
+    r = client.patch(
+        f"/api/v1/banks/{bank['id']}", json={**auto, "auto_action": "suspend_account"}, headers=admin
+    )
+    assert "item-level action" in problem(r, 422, "auto_action")["detail"]
+    r = client.patch(f"/api/v1/banks/{bank['id']}", json=auto, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["mode"], r.json()["auto_action"]) == ("auto_action", "disable_access")
+    assert r.json()["auto_terms_clause_version_id"] == world.clause_version_id
+    r = client.post("/api/v1/banks", json={"name": "auto2", **auto}, headers=admin)
+    assert r.status_code == 201 and r.json()["auto_action"] == "disable_access", r.text
+    r = client.patch(f"/api/v1/banks/{bank['id']}", json={"mode": "review"}, headers=admin)
+    assert (r.json()["mode"], r.json()["auto_action"]) == ("review", None)
     problem(
         client.patch(f"/api/v1/banks/{bank['id']}", json={"thresholds": {"md5": 3}}, headers=admin),
         422,

@@ -56,7 +56,7 @@ def test_bank_lifecycle_is_authorised_and_audited(world: World) -> None:
     assert not updated.enabled and updated.thresholds["pdq"] == 20
     with pytest.raises(InvalidInput) as exc:
         banks.update_bank(ctx, world.p("admin"), b.id, mode="auto_action")
-    assert exc.value.field == "mode" and "not yet available" in exc.value.detail
+    assert exc.value.field == "mode" and "needs the action to take" in exc.value.detail
     with pytest.raises(Conflict):
         banks.create_bank(ctx, world.p("admin"), name="Invented group logos")
     assert actions(ctx)[-2:] == ["bank.created", "bank.updated"]

@@ -164,8 +164,7 @@ def validate_auto_action(
     if action is None and terms_clause_version_id is None:
         raise InvalidInput(
             "mode 'auto_action' needs the action to take and the terms clause version to "
-            "cite (auto_action, auto_terms_clause_version_id); setting them over the HTTP "
-            "API is not yet available",
+            "cite (auto_action, auto_terms_clause_version_id)",
             field="mode",
         )
     allowed = ", ".join(a.value for a in AUTO_ACTIONS)

@@ -26,10 +26,20 @@ class BankIn(In):
     thresholds: dict[str, int] | None = Field(
         default=None, description="Largest matching distance per signal type (pdq: 0-70)"
     )
-    mode: str = Field(default="review", description="'review' ('auto_action' not yet available)")
+    mode: str = Field(
+        default="review",
+        description="'review' (a match opens a case) or 'auto_action' (a confirmed match is "
+        "acted on automatically; give auto_action and auto_terms_clause_version_id)",
+    )
     category: str = "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY"
     enabled: bool = True
     negative: bool = Field(default=False, description="Known false positives: matches suppress")
+    auto_action: str | None = Field(
+        default=None, description="auto_action banks: the item-level action to take"
+    )
+    auto_terms_clause_version_id: int | None = Field(
+        default=None, description="auto_action banks: the terms clause version (in force) cited"
+    )
 
 
 class BankPatch(In):
@@ -40,6 +50,8 @@ class BankPatch(In):
     mode: str | None = None
     category: str | None = None
     enabled: bool | None = None
+    auto_action: str | None = None
+    auto_terms_clause_version_id: int | None = None
 
 
 class BankOut(BaseModel):
@@ -56,6 +68,8 @@ class BankOut(BaseModel):
     entry_count: int
     created_at: datetime
     updated_at: datetime
+    auto_action: str | None
+    auto_terms_clause_version_id: int | None
 
 
 class EntryIn(In):
