@@ -14,6 +14,7 @@ from cleanit.adapters.db import migrate
 from cleanit.adapters.db.engine import libpq_url, make_engine, make_session_factory
 from cleanit.adapters.embedded import EmbeddedPostgres, start_embedded
 from cleanit.adapters.mail import MailboxMailer, Mailer, SmtpMailer
+from cleanit.adapters.matching.live import MatchIndexes
 from cleanit.adapters.webhooks import HttpWebhookSender
 from cleanit.services.context import Context
 from cleanit.settings import Settings
@@ -78,6 +79,12 @@ def build(settings: Settings | None = None, *, upgrade: bool = True) -> Runtime:
         mail_from=settings.mail_from,
         complaint_window=timedelta(days=settings.complaint_window_days),
         personal_data_retention=timedelta(days=settings.personal_data_retention_days),
+        allow_private_targets=settings.allow_private_webhook_targets,
+        seen_content_retention=timedelta(days=settings.seen_content_days),
+        matching=MatchIndexes(
+            memory_budget_bytes=settings.matcher_memory_budget_mb * 1_000_000,
+            rebuild_interval=settings.matcher_rebuild_interval_seconds,
+        ),
     )
     return Runtime(settings, url, engine, ctx, embedded)
 

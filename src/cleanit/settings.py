@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
 
+    # Matching: each matcher process holds the PDQ and text indexes in memory (about 160
+    # bytes per PDQ entry); it refuses to load more than this and says so.
+    matcher_memory_budget_mb: int = Field(default=4096, ge=16)
+    # Full rebuilds of the indexes (a backstop to incremental updates), staggered across
+    # processes by an advisory lock.
+    matcher_rebuild_interval_seconds: float = Field(default=600.0, ge=10.0)
+    # Signals of matched content are kept this long for retroactive matching.
+    seen_content_days: int = Field(default=30, ge=1)
+    # Content fetched from a platform's own storage for matching is bounded by this.
+    max_content_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
     @property
     def mailbox_dir(self) -> Path:
         return self.data_dir / "mailbox"

@@ -47,7 +47,9 @@ from cleanit.domain.signals import (
     SignalType,
     min_pdq_distance,
     pdq_distance,
+    signal_distance,
 )
+from cleanit.domain.text_signals import format_signature, text_signature
 
 # --- generated images -------------------------------------------------------------------
 
@@ -475,13 +477,38 @@ def test_unsupported_types_are_refused(
 
 
 def test_other_files_get_exact_hashes_only(tmp_path: Path) -> None:
-    for name, data in {"notes.txt": b"BMW of an example text", "doc.pdf": b"%PDF-1.7 ..."}.items():
+    binary = bytes(range(256)) * 4
+    for name, data in {"doc.pdf": b"%PDF-1.7 ...", "blob.bin": binary}.items():
         path = tmp_path / name
         path.write_bytes(data)
         results = hash_file(path)
         assert [r.signal_type for r in results] == [SignalType.MD5, SignalType.SHA256]
         assert results[1].hash is not None
         assert results[1].hash.value == hashlib.sha256(data).hexdigest()
+    assert [r.signal_type for r in hash_bytes(binary)] == [SignalType.MD5, SignalType.SHA256]
+
+
+def test_text_gets_a_minhash_signature_that_survives_small_edits(tmp_path: Path) -> None:
+    words = " ".join(f"word{i} example{i % 7}" for i in range(200))
+    path = tmp_path / "notes.txt"
+    path.write_text(words, encoding="utf-8")
+    from_file = {r.signal_type: r for r in hash_file(path)}
+    from_bytes = {r.signal_type: r for r in hash_bytes(words.encode())}  # sniffed, no hint
+    text = from_file[SignalType.TEXT_MINHASH].hash
+    assert text is not None and text == from_bytes[SignalType.TEXT_MINHASH].hash
+    assert text.value == format_signature(text_signature(words))  # the pure-Python twin
+    edited = words.replace("word5 ", "WORD-5!! ").upper() + " plus a few appended words"
+    other = {r.signal_type: r for r in hash_bytes(edited.encode(), "text/plain")}
+    other_hash = other[SignalType.TEXT_MINHASH].hash
+    assert other_hash is not None
+    assert signal_distance(SignalType.TEXT_MINHASH, text.value, other_hash.value) <= 10
+    # Punctuation only: no words, so no signal, and a note saying why.
+    (empty,) = [r for r in hash_bytes(b"!!! ... ???") if r.signal_type is SignalType.TEXT_MINHASH]
+    assert empty.hash is None and "no words" in empty.notes[0]
+    # A long text is fingerprinted on its first MiB, and says so.
+    big = ("lorem ipsum " * 100_000).encode()
+    (long,) = [r for r in hash_bytes(big) if r.signal_type is SignalType.TEXT_MINHASH]
+    assert long.hash is not None and "first 1024 KiB" in long.notes[0]
 
 
 def test_empty_missing_and_non_regular_files_are_refused(tmp_path: Path) -> None:

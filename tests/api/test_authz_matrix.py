@@ -34,10 +34,20 @@ from cleanit.adapters.mail import MailboxMailer
 from cleanit.adapters.passwords import Passwords
 from cleanit.api.app import create_app
 from cleanit.domain.assessments import AssessmentRequest, Finding
+from cleanit.domain.banks import validate_entry
 from cleanit.domain.decisions import Action, DecisionRequest
+from cleanit.domain.exchanges import FeedRecord
 from cleanit.domain.notices import Category, SourceType
 from cleanit.domain.roles import Role
-from cleanit.services import assessments, banks, complaints, decisions, notices, organisations
+from cleanit.services import (
+    assessments,
+    banks,
+    complaints,
+    decisions,
+    exchanges,
+    notices,
+    organisations,
+)
 from cleanit.services.authz import principal_for_user
 from cleanit.services.context import Context
 from cleanit.settings import Settings
@@ -393,6 +403,35 @@ def fresh_entry(e: Env) -> tuple[int, int]:
     return bank_id, entry.id
 
 
+class OneRecordFeed:
+    """A ThreatExchange feed of one record, without a server (opinions are only queued)."""
+
+    def __init__(self, record_id: str, value: str) -> None:
+        self.record_id, self.value = record_id, value
+        self.next_checkpoint: dict[str, Any] | None = None
+
+    def fetch(self, checkpoint: dict[str, Any] | None) -> Iterator[FeedRecord]:
+        self.next_checkpoint = {"update_time": 1, "done_ids": [self.record_id]}
+        yield FeedRecord(self.record_id, validate_entry("md5", self.value))
+
+
+def fresh_exchange_entry(e: Env) -> tuple[int, int]:
+    """An entry that came from a ThreatExchange exchange: (bank id, entry id)."""
+    n, bank_id = e.n(), fresh_bank(e)
+    x = exchanges.create_exchange(
+        e.ctx,
+        e.world.p("admin"),
+        name=f"te-{n}",
+        bank_id=bank_id,
+        kind="threatexchange",
+        config={"privacy_group": 1, "credentials_env": "CLEANIT_TE_TOKEN"},
+    )
+    feed = OneRecordFeed(str(4000000000000000 + n), f"{n:032x}")
+    exchanges.sync_exchange(e.ctx, e.world.p("admin"), x.id, client=feed)
+    entries, _ = banks.list_entries(e.ctx, e.world.p("admin"), bank_id)
+    return bank_id, entries[0].id
+
+
 READ_CASES = HOST_A_STAFF + IRU  # who may read the base case (the provider and its notifier)
 STAFF_READERS = (*HOST_A_STAFF, *HOST_B, *IRU, "authority", "researcher")
 
@@ -739,6 +778,14 @@ ENDPOINTS: list[Endpoint] = [
         staff(FORBIDDEN, (BANK_MANAGERS_A, OK), (BANK_MANAGERS_ELSEWHERE, NOT_FOUND)),
         lambda e: "/api/v1/banks/{}/entries/{}".format(*fresh_entry(e)),
         missing=f"/api/v1/banks/{MISSING_INT}/entries/{MISSING_INT}",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/banks/{bank_id}/entries/{entry_id}/opinions",
+        staff(FORBIDDEN, (BANK_MANAGERS_A, CREATED), (BANK_MANAGERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: "/api/v1/banks/{}/entries/{}/opinions".format(*fresh_exchange_entry(e)),
+        body=lambda e, who: {"opinion": "false_positive"},
+        missing=f"/api/v1/banks/{MISSING_INT}/entries/{MISSING_INT}/opinions",
     ),
     Endpoint(
         "POST",

@@ -68,7 +68,9 @@ def test_bank_crud_over_http(client: TestClient, world: World) -> None:
         "auto_terms_clause_version_id": world.clause_version_id,
     }
     r = client.patch(
-        f"/api/v1/banks/{bank['id']}", json={**auto, "auto_action": "suspend_account"}, headers=admin
+        f"/api/v1/banks/{bank['id']}",
+        json={**auto, "auto_action": "suspend_account"},
+        headers=admin,
     )
     assert "item-level action" in problem(r, 422, "auto_action")["detail"]
     r = client.patch(f"/api/v1/banks/{bank['id']}", json=auto, headers=admin)

@@ -58,3 +58,51 @@ def test_exchanges_add_list_sync(run: Run, ctx: Context, tmp_path: Path) -> None
         "--path", str(feed),
     )  # fmt: skip
     assert missing.exit_code == 1 and "no bank 'nope'" in missing.output
+
+
+def test_exchanges_add_and_sync_a_threatexchange_privacy_group(
+    ctx: Context, database_url: str, tmp_path: Path
+) -> None:
+    from tests.fakes.threatexchange_server import FakeThreatExchange
+
+    world = build_world(ctx)
+    bank = banks.create_bank(ctx, world.p("legal"), name="te-bank")
+    runner = CliRunner()
+    with FakeThreatExchange() as te:
+        for n in range(3):
+            te.add(hashlib.sha256(f"invented-{n}".encode()).hexdigest(), at=100 + n)
+        env = {
+            "CLEANIT_DATABASE_URL": database_url,
+            "CLEANIT_DATA_DIR": str(tmp_path / "d"),
+            "CLEANIT_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",  # the fake is on 127.0.0.1
+            "PARTNER_TE_TOKEN": te.token,
+        }
+
+        def run(*args: str) -> Result:
+            return runner.invoke(app, list(args), env=env)
+
+        added = run(
+            "exchanges", "add", "--name", "meta", "--bank", "te-bank", "--org", "host-a",
+            "--kind", "threatexchange", "--api-base", te.api_base,
+            "--privacy-group", te.privacy_group, "--credentials-env", "PARTNER_TE_TOKEN",
+        )  # fmt: skip
+        assert added.exit_code == 0, added.output
+        assert "Added exchange 'meta' (threatexchange, privacy group" in added.output
+        synced = run("exchanges", "sync", "--org", "host-a", "--name", "meta")
+        assert synced.exit_code == 0, synced.output
+        assert "meta: 3 new, 0 already held, 0 error(s)" in synced.stdout
+        assert banks.get_bank(ctx, world.p("legal"), bank.id).entry_count == 3
+        listed = run("exchanges", "list", "--org", "host-a")
+        assert listed.exit_code == 0 and "meta" in listed.stdout and "threat" in listed.stdout
+        assert te.token.partition("|")[2] not in listed.stdout
+        # Without the variable the sync fails and says why.
+        env.pop("PARTNER_TE_TOKEN")
+        failed = run("exchanges", "sync", "--org", "host-a", "--name", "meta")
+        assert failed.exit_code == 1
+        said = " ".join(failed.output.split())  # the console wraps long lines
+        assert "PARTNER_TE_TOKEN named by credentials_env is not set" in said
+        missing = run(
+            "exchanges", "add", "--name", "nogroup", "--bank", "te-bank", "--org", "host-a",
+            "--kind", "threatexchange", "--credentials-env", "PARTNER_TE_TOKEN",
+        )  # fmt: skip
+        assert missing.exit_code == 1 and "privacy group" in " ".join(missing.output.split())

@@ -35,6 +35,8 @@ def test_signal_type_values_are_the_persisted_names() -> None:
         "SHA256": "sha256",
         "URL": "url",
         "VIDEO_MD5": "video_md5",
+        "TEXT_MINHASH": "text_minhash",
+        "VPDQ": "vpdq",
     }
 
 

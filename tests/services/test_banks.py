@@ -35,7 +35,15 @@ def test_bank_lifecycle_is_authorised_and_audited(world: World) -> None:
         labels=["Entity:invented-group", "content_type:image"],
     )
     assert b.labels == ["content_type:image", "entity:invented-group"]
-    assert b.thresholds == {"pdq": 31, "md5": 0, "sha256": 0, "url": 0}
+    assert b.thresholds == {
+        "pdq": 31,
+        "md5": 0,
+        "sha256": 0,
+        "url": 0,
+        "video_md5": 0,
+        "text_minhash": 40,
+        "vpdq": 20,
+    }
     assert (b.mode, b.enabled, b.negative, b.entry_count) == ("review", True, False, 0)
     # Reviewers and auditors read; they cannot change anything.
     assert [x.id for x in banks.list_banks(ctx, world.p("auditor"))] == [b.id]
@@ -72,7 +80,9 @@ def test_bank_lifecycle_is_authorised_and_audited(world: World) -> None:
         ("url", "not a url", "value", "space"),
         ("url", "ftp://example.org/x", "value", "http(s)"),
         ("phash", MD5, "signal_type", "unknown signal type"),
-        ("video_md5", MD5, "signal_type", "do not hold"),
+        ("video_md5", MD5[:-2], "value", "exactly 32"),
+        ("text_minhash", "ab" * 100, "value", "1024 hex characters"),
+        ("text_minhash", "z" * 1024, "value", "hexadecimal"),
     ],
 )
 def test_entry_validation_names_the_field(

@@ -64,7 +64,7 @@ def test_jsonl_feed_imports_valid_records_reports_garbage_and_resumes(
     lines = jsonl(range(1200)).splitlines(keepends=True)
     lines.insert(10, "{not json\n")
     lines.insert(600, json.dumps({"signal_type": "md5", "value": "zz"}) + "\n")
-    lines.insert(900, json.dumps({"signal_type": "video_md5", "value": md5(0)}) + "\n")
+    lines.insert(900, json.dumps({"signal_type": "raw_text", "value": md5(0)}) + "\n")
     feed.write_text("".join(lines))
     xid, bank_id = setup(world, feed)
 

@@ -5,22 +5,29 @@ for "from the start") and tells, after each record it yielded, the checkpoint th
 right after that record. The sync service stores that checkpoint in the same transaction as
 the entries, so a sync that stops half-way resumes where its last commit left off.
 
-Only the file client exists; ThreatExchange and TAT API clients implement the same Protocol.
+The file client lives here; the ThreatExchange and Tech Against Terrorism API clients (and
+the opinion sender) live in ``adapters.exchange_clients``, the one module that imports
+python-threatexchange, loaded only when an API exchange is used. Their credentials come from
+the environment variable the exchange names (``credentials_env``), read at each use.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from cleanit.domain.errors import InvalidInput
 from cleanit.domain.exchanges import (
+    API_KINDS,
+    KINDS_WITH_OPINIONS,
     ExchangeKind,
     FeedError,
-    FeedRecord,
+    FeedItem,
     FileFormat,
+    Opinion,
     parse_line,
 )
 
@@ -31,8 +38,9 @@ FINGERPRINT_BYTES = 4096
 
 
 class FeedClient(Protocol):
-    def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FeedRecord | FeedError]:
-        """The records (and unreadable records) after ``checkpoint``, in feed order."""
+    def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FeedItem]:
+        """The records, withdrawn records and unreadable records after ``checkpoint``, in
+        feed order."""
         ...
 
     @property
@@ -76,7 +84,7 @@ class FileFeedClient:
             return 0, 0
         return offset, line
 
-    def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FeedRecord | FeedError]:
+    def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FeedItem]:
         if not self.path.is_file():
             raise InvalidInput(f"the feed file {self.path} does not exist", field="path")
         offset, line_number = self._start(checkpoint, self.path.stat().st_size)
@@ -106,7 +114,33 @@ class FileFeedClient:
                     yield item
 
 
-def client_for(kind: str, config: Mapping[str, Any]) -> FeedClient:
+class OpinionSender(Protocol):
+    def send(self, record_id: str, opinion: Opinion, previous: Opinion | None) -> list[str]:
+        """Tell the exchange our opinion on its record (replacing ``previous``); returns
+        what it was attached to (e.g. descriptor ids), empty if there was nothing."""
+        ...
+
+
+def credentials(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:
+    """The secret in the environment variable the exchange names (never stored)."""
+    name = str(config.get("credentials_env") or "")
+    value = (os.environ if environ is None else environ).get(name, "") if name else ""
+    if not value.strip():
+        raise InvalidInput(
+            f"the environment variable {name or '(none)'} named by credentials_env is not set "
+            "where the sync runs",
+            field="credentials_env",
+        )
+    return value
+
+
+def client_for(
+    kind: str,
+    config: Mapping[str, Any],
+    *,
+    allow_private: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> FeedClient:
     """The feed client for an exchange's stored kind and config."""
     if kind == ExchangeKind.FILE.value:
         return FileFeedClient(
@@ -114,4 +148,27 @@ def client_for(kind: str, config: Mapping[str, Any]) -> FeedClient:
             FileFormat(str(config["format"])),
             signal_type=config.get("signal_type"),
         )
+    if kind in {k.value for k in API_KINDS}:
+        from cleanit.adapters import exchange_clients  # loads requests and threatexchange
+
+        return exchange_clients.feed_client(
+            kind, config, credentials=credentials(config, environ), allow_private=allow_private
+        )
     raise InvalidInput(f"no client for exchanges of kind {kind!r}", field="kind")
+
+
+def opinion_sender_for(
+    kind: str,
+    config: Mapping[str, Any],
+    *,
+    allow_private: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> OpinionSender:
+    """Who carries our opinions back to an exchange of this kind."""
+    if kind not in {k.value for k in KINDS_WITH_OPINIONS}:
+        raise InvalidInput(f"{kind} exchanges take no opinions", field="opinion")
+    from cleanit.adapters import exchange_clients  # loads requests and threatexchange
+
+    return exchange_clients.opinion_sender(
+        kind, config, credentials=credentials(config, environ), allow_private=allow_private
+    )

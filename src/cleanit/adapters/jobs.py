@@ -34,6 +34,7 @@ SEND_PLATFORM_ACTION = "platform.send_action"
 SWEEP = "maintenance.sweep"
 REMATCH = "matching.rematch"
 SYNC_EXCHANGE = "exchanges.sync"
+SEND_EXCHANGE_OPINION = "exchanges.send_opinion"
 
 DEFAULT_QUEUE = "default"
 

@@ -1,4 +1,5 @@
-"""Hashing content into signals: MD5 and SHA-256 of any file, PDQ of images.
+"""Hashing content into signals: MD5 and SHA-256 of any file, PDQ of images, a MinHash
+signature of text.
 
 * MD5 and SHA-256 are computed by streaming the file in chunks (never read whole), so a
   size limit, not memory, bounds what can be hashed.
@@ -27,6 +28,10 @@ samples the smaller bitmap at slightly shifted positions.
 ``fast=False`` hashes the full-resolution decode with pdqhash, exactly as
 python-threatexchange does.
 
+**Text** (a ``text/*`` content type, or content that is entirely UTF-8 without NUL bytes):
+the first ``MAX_TEXT_BYTES`` are normalised, shingled and MinHashed
+(``domain.text_signals``; the numpy twin ``signatures_many`` does the arithmetic).
+
 Images are hashed as stored: EXIF orientation is *not* applied (threatexchange/HMA do not
 either); the dihedral variants cover rotated copies. Alpha is dropped, not composited
 (as threatexchange and the reference hasher do). Animated images: first frame only.
@@ -49,6 +54,7 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image
 
+from cleanit.adapters.matching.text_index import signatures_many
 from cleanit.domain.errors import InvalidInput
 from cleanit.domain.signals import (
     DIHEDRAL_NAMES,
@@ -57,6 +63,7 @@ from cleanit.domain.signals import (
     HashResult,
     SignalType,
 )
+from cleanit.domain.text_signals import format_signature, normalise_text, shingles
 
 __all__ = [
     "CHUNK_SIZE",
@@ -75,6 +82,7 @@ __all__ = [
     "UnsupportedContent",
     "hash_bytes",
     "hash_file",
+    "pdq_input",
 ]
 
 #: Files larger than this are refused unless the caller passes another ``max_bytes``.
@@ -91,6 +99,8 @@ FAST_SIZE: Final = 512
 SUPPORTED_IMAGE_FORMATS: Final = ("JPEG", "PNG", "GIF", "WebP", "BMP", "TIFF")
 _SUPPORTED_LIST = ", ".join(SUPPORTED_IMAGE_FORMATS)
 _HEAD = 4096  # bytes looked at to recognise a format
+#: Text beyond this many bytes is not fingerprinted (a note says so).
+MAX_TEXT_BYTES: Final = 1024 * 1024
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -211,6 +221,42 @@ def _declares_image(content_type_hint: str | None) -> bool:
     return content_type_hint.split(";")[0].strip().lower().startswith("image/")
 
 
+def _decode_text(raw: bytes, *, cut: bool, declared: bool) -> str | None:
+    """The text in ``raw``, or None when it is not text (binary content)."""
+    if b"\x00" in raw and not declared:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if cut and exc.start >= len(raw) - 3:  # the limit fell inside one character
+            return _decode_text(raw[: exc.start], cut=False, declared=declared)
+        if declared:
+            return raw.decode("utf-8", errors="replace")
+        return None
+
+
+def text_result(raw: bytes, *, cut: bool, content_type_hint: str | None) -> HashResult | None:
+    """The text MinHash signal of ``raw`` (at most MAX_TEXT_BYTES of it), None if not text."""
+    kind = (content_type_hint or "").split(";")[0].strip().lower()
+    if kind and kind != "application/octet-stream" and not kind.startswith("text/"):
+        return None  # declared as something else (a PDF, a video): its bytes are not prose
+    text = _decode_text(raw, cut=cut, declared=kind.startswith("text/"))
+    if text is None:
+        return None
+    notes: tuple[str, ...] = ()
+    if cut:
+        notes = (f"only the first {MAX_TEXT_BYTES // 1024} KiB of the text are fingerprinted",)
+    shingle_set = shingles(normalise_text(text))
+    if not shingle_set:
+        return HashResult(
+            SignalType.TEXT_MINHASH, None, notes=("the text has no words to fingerprint",)
+        )
+    signature = format_signature([int(v) for v in signatures_many([shingle_set])[0]])
+    return HashResult(
+        SignalType.TEXT_MINHASH, Hash(SignalType.TEXT_MINHASH, signature), notes=notes
+    )
+
+
 def _classify(head: bytes, content_type_hint: str | None) -> str | None:
     """The Pillow format to decode, None for non-images; raises for images we refuse."""
     fmt = _sniff_supported(head)
@@ -292,9 +338,15 @@ class ContentHasher:
             md5, sha256, head = self._stream(f, max_bytes)
             results = _crypto_results(md5, sha256)
             fmt = _classify(head, content_type_hint)
+            f.seek(0)
             if fmt is not None:
-                f.seek(0)
                 results.append(self._pdq(f, fmt))
+            else:
+                raw = f.read(MAX_TEXT_BYTES)
+                found = text_result(
+                    raw, cut=info.st_size > MAX_TEXT_BYTES, content_type_hint=content_type_hint
+                )
+                results.extend([found] if found else [])
             return results
 
     def hash_bytes(
@@ -314,6 +366,13 @@ class ContentHasher:
         fmt = _classify(bytes(data[:_HEAD]), content_type_hint)
         if fmt is not None:
             results.append(self._pdq(io.BytesIO(data), fmt))
+        else:
+            found = text_result(
+                bytes(data[:MAX_TEXT_BYTES]),
+                cut=len(data) > MAX_TEXT_BYTES,
+                content_type_hint=content_type_hint,
+            )
+            results.extend([found] if found else [])
         return results
 
     def _stream(self, f: io.BufferedIOBase, max_bytes: int) -> tuple[str, str, bytes]:
@@ -373,7 +432,7 @@ class ContentHasher:
         if self.fast:
             if luma.shape != (height, width):
                 notes.append(f"decoded at {luma.shape[1]}x{luma.shape[0]} (fast path)")
-            rgb = _pdq_input(luma, width, height)
+            rgb = pdq_input(luma, width, height)
         vectors, quality = pdqhash.compute_dihedral(rgb)
         quality = int(quality)
         if quality < PDQ_MIN_QUALITY:
@@ -419,7 +478,7 @@ class ContentHasher:
 # PDQ would have computed from the full bitmap, up to the detail the reduction lost.
 # The 64x64 buffer goes to pdqhash as a 64x64 image, on which PDQ's blur is the identity
 # (window 1) and its sampling keeps every pixel: pdqhash computes DCT, hash, quality and
-# the dihedral variants from our buffer (to within 0.1 grey level, see _pdq_input).
+# the dihedral variants from our buffer (to within 0.1 grey level, see pdq_input).
 # tests/adapters/test_signals.py proves the matrix equal to pdqhash's own filter.
 
 _MIN_PDQ_SIDE = 5  # pdqhash's MIN_HASHABLE_DIM: smaller images get no hash
@@ -469,7 +528,7 @@ def _pdq_taps(full: int, reduced: int) -> tuple[npt.NDArray[np.intp], npt.NDArra
     return np.minimum(positions, reduced - 1).astype(np.intp), weights.astype(np.float32)
 
 
-def _pdq_input(luma: npt.NDArray[np.float32], width: int, height: int) -> npt.NDArray[np.uint8]:
+def pdq_input(luma: npt.NDArray[np.float32], width: int, height: int) -> npt.NDArray[np.uint8]:
     """The 64x64 PDQ buffer of a ``width`` x ``height`` image, from its (reduced) luma,
     as the 64x64x3 grey image pdqhash takes."""
     row_index, row_weight = _pdq_taps(height, luma.shape[0])

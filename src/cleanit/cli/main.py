@@ -43,6 +43,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 demo_app = typer.Typer(help="Invented demo data.", no_args_is_help=True)
 banks_app = typer.Typer(help="Hash banks.", no_args_is_help=True)
 exchanges_app = typer.Typer(help="Feeds that fill banks.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Evidence packages of preserved content.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -53,6 +54,7 @@ for sub, name in (
     (demo_app, "demo"),
     (banks_app, "banks"),
     (exchanges_app, "exchanges"),
+    (evidence_app, "evidence"),
 ):
     app.add_typer(sub, name=name)
 
@@ -412,9 +414,13 @@ def _progress() -> Progress:
 def hash_files(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders")],
     full: Annotated[bool, typer.Option(help="Hash images at full resolution (slower)")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per signal, values in full")
+    ] = False,
 ) -> None:
-    """Print the MD5, SHA-256 and (for images) PDQ hashes of files."""
-    from cleanit.adapters.signals import hash_file
+    """Print the signals of files: MD5 and SHA-256 of every file, PDQ of images, video MD5
+    and vPDQ of videos, a MinHash signature of text."""
+    from cleanit.adapters.content import hash_content_file as hash_file
 
     files = _files(paths)
     table = Table(title=f"{len(files)} file(s)")
@@ -426,18 +432,34 @@ def hash_files(
         for f in files:
             try:
                 for r in hash_file(f, fast=not full):
+                    value = r.hash.value if r.hash else None
+                    if as_json:
+                        record: dict[str, object] = {
+                            "file": str(f),
+                            "signal_type": r.signal_type.value,
+                            "hash": value,
+                            "quality": r.quality,
+                            "notes": list(r.notes),
+                        }
+                        console.print_json(json.dumps(record))
+                        continue
+                    if value is not None and len(value) > 72:  # text and video signals
+                        value = f"{value[:64]}… ({len(value):,} characters; --json shows all)"
                     table.add_row(
                         str(f),
                         r.signal_type.value,
-                        r.hash.value if r.hash else "(not matchable)",
+                        value or "(not matchable)",
                         "" if r.quality is None else str(r.quality),
                         "; ".join(r.notes),
                     )
             except DomainError as exc:
                 failed += 1
+                if as_json:
+                    console.print_json(json.dumps({"file": str(f), "error": exc.detail}))
                 table.add_row(str(f), "error", "", "", exc.detail)
             progress.advance(task)
-    console.print(table)
+    if not as_json:
+        console.print(table)
     if failed:
         raise typer.Exit(1)
 
@@ -536,27 +558,59 @@ def exchanges_add(
     name: Annotated[str, typer.Option(help="Exchange name (a-z, 0-9, '_', '-', '.')")],
     bank: Annotated[str, typer.Option(help="The bank the feed fills")],
     org: Annotated[str, typer.Option(help="Organisation that owns the bank")],
-    path: Annotated[Path, typer.Option(help="The feed file")],
+    kind: Annotated[str, typer.Option(help="file, threatexchange or tat")] = "file",
+    path: Annotated[Path | None, typer.Option(help="file: the feed file")] = None,
     format: Annotated[
-        str | None, typer.Option(help="csv, jsonl or threatexchange (default: by extension)")
+        str | None, typer.Option(help="file: csv, jsonl or threatexchange (default: by extension)")
     ] = None,
     signal_type: Annotated[
-        str | None, typer.Option(help="threatexchange files of bare hashes: their type")
+        str | None, typer.Option(help="file: threatexchange files of bare hashes: their type")
     ] = None,
+    api_base: Annotated[
+        str | None, typer.Option(help="threatexchange/tat: the API's base URL (https)")
+    ] = None,
+    privacy_group: Annotated[
+        int | None, typer.Option(help="threatexchange: the privacy group's id")
+    ] = None,
+    credentials_env: Annotated[
+        str | None,
+        typer.Option(
+            help="threatexchange/tat: the environment variable holding the credentials "
+            "(app token 'appid|secret', or 'username:password'); never stored"
+        ),
+    ] = None,
+    page_size: Annotated[int | None, typer.Option(help="threatexchange/tat: page size")] = None,
 ) -> None:
-    """Add a file feed that fills a bank when synced."""
+    """Add a feed (a file, ThreatExchange or the TAT hash list) that fills a bank."""
     from cleanit.services import banks, exchanges, imports
 
-    config: dict[str, str] = {"path": str(path.resolve())}
-    if format is not None:
-        config["format"] = format
-    if signal_type is not None:
-        config["signal_type"] = signal_type
+    given = {
+        "path": str(path.resolve()) if path is not None else None,
+        "format": format,
+        "signal_type": signal_type,
+        "api_base": api_base,
+        "privacy_group": privacy_group,
+        "credentials_env": credentials_env,
+        "page_size": page_size,
+    }
+    config = {k: v for k, v in given.items() if v is not None}
     with _operator() as rt:
         principal = imports.operator_principal(rt.ctx, org)
         found = banks.bank_named(rt.ctx, principal, bank)
-        x = exchanges.create_exchange(rt.ctx, principal, name=name, bank_id=found.id, config=config)
-        console.print(f"Added exchange '{x.name}' ({x.config['format']}) filling '{bank}'.")
+        x = exchanges.create_exchange(
+            rt.ctx, principal, name=name, bank_id=found.id, kind=kind, config=config
+        )
+        console.print(
+            f"Added exchange '{x.name}' ({_exchange_kind(x.kind, x.config)}) filling '{bank}'."
+        )
+
+
+def _exchange_kind(kind: str, config: dict[str, object]) -> str:
+    if "format" in config:
+        return str(config["format"])
+    if "privacy_group" in config:
+        return f"{kind}, privacy group {config['privacy_group']}"
+    return kind
 
 
 @exchanges_app.command("list")
@@ -575,7 +629,7 @@ def exchanges_list(
     for x in found:
         table.add_row(
             x.name,
-            f"{x.kind}/{x.config.get('format', '')}",
+            f"{x.kind}/{x.config['format']}" if "format" in x.config else x.kind,
             str(x.bank_id),
             str(x.records_imported),
             str(x.records_failed),
@@ -617,9 +671,10 @@ def exchanges_sync(
                     failed = True
                     err.print(f"[bold red]{x.name}:[/] {exc.detail}")
                     continue
+            withdrawn = f", {report.removed} withdrawn" if report.removed else ""
             console.print(
-                f"{x.name}: {report.imported} new, {report.duplicates} already held, "
-                f"{len(report.errors)} error(s)"
+                f"{x.name}: {report.imported} new, {report.duplicates} already held"
+                f"{withdrawn}, {len(report.errors)} error(s)"
             )
             for e in report.errors[:20]:
                 console.print(f"  {e.position}: {e.message}", markup=False, highlight=False)
@@ -651,6 +706,35 @@ def demo_seed() -> None:
         console.print(f"{len(seed(rt.ctx))} demo users ready.")
     finally:
         rt.close(stop_embedded=False)
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    package: Annotated[Path, typer.Argument(help="The evidence package (zip)")],
+) -> None:
+    """Check a package offline: every file's hash, the manifest and the audit chain.
+
+    Needs no database, key or network. Exit 2 when anything is wrong."""
+    from cleanit.adapters.evidence import verify_package
+
+    report = verify_package(package)
+    head = f"{report.audit_head[0]}:{report.audit_head[1]}" if report.audit_head else "(none)"
+    console.print(f"Package:         {report.package_id or '(unknown)'}")
+    console.print(f"Manifest SHA256: {report.manifest_sha256 or '(unreadable)'}")
+    console.print(f"Audit head:      {head}  ({report.audit_entries} entries)")
+    if report.ok:
+        console.print(f"[green]OK[/]: {report.files_checked} files and the audit excerpt verify.")
+        console.print(
+            "Compare the manifest SHA256 and the audit head with the values recorded at export."
+        )
+        return
+    table = Table(title=f"Evidence package INVALID ({len(report.problems)} problem(s))")
+    for col in ("file", "problem", "detail"):
+        table.add_column(col)
+    for p in report.problems:
+        table.add_row(p.path, p.kind, p.detail)
+    err.print(table)
+    raise typer.Exit(2)
 
 
 def main() -> None:

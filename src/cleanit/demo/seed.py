@@ -193,20 +193,23 @@ BANK = "demo-known-content"
 
 
 def _seed_bank(ctx: Context, provider: Principal) -> None:
-    """A review bank holding PDQ hashes of generated pictures standing in for known content."""
-    from cleanit.adapters.signals import hash_bytes
-    from cleanit.demo.images import KNOWN, jpeg, known
+    """A review bank holding the signals of generated media standing in for known content:
+    PDQ of pictures, vPDQ of a clip, the MinHash of a leaflet."""
+    from cleanit.adapters.content import hash_content_bytes
+    from cleanit.demo.images import KNOWN, KNOWN_TEXT, clip, jpeg, known
 
     bank = banks.create_bank(
         ctx,
         provider,
         name=BANK,
-        labels=["content_type:image"],
+        labels=["entity:invented-garden-club"],
         description="Demo stand-ins: generated shapes, NOT real content. Known items are "
         "matched here so a reviewer looks at their re-uploads.",
     )
-    for slug in KNOWN:
-        for result in hash_bytes(jpeg(known(slug)), "image/jpeg"):
+    listed = [(jpeg(known(slug)), "image/jpeg") for slug in KNOWN]
+    listed += [(clip(), "video/mp4"), (KNOWN_TEXT.encode(), "text/plain")]
+    for data, content_type in listed:
+        for result in hash_content_bytes(data, content_type):
             if result.hash is not None:
                 banks.add_entry(
                     ctx,

@@ -23,6 +23,7 @@ from cleanit.domain.decisions import Action
 from cleanit.domain.errors import InvalidInput
 from cleanit.domain.notices import Category
 from cleanit.domain.signals import PDQ_MATCH_THRESHOLD, SignalType, normalise_hash
+from cleanit.domain.text_signals import TEXT_MATCH_THRESHOLD
 
 
 class BankMode(StrEnum):
@@ -45,16 +46,44 @@ MAX_LABELS = 20
 MAX_NAME = 200
 MAX_DESCRIPTION = 4000
 MAX_IMPORT_LINES = 100_000
-#: Signal types a bank may hold (video MD5 is reserved by domain.signals, not computed).
-BANK_SIGNAL_TYPES = (SignalType.PDQ, SignalType.MD5, SignalType.SHA256, SignalType.URL)
+#: Signal types a bank may hold.
+BANK_SIGNAL_TYPES = (
+    SignalType.PDQ,
+    SignalType.MD5,
+    SignalType.SHA256,
+    SignalType.URL,
+    SignalType.VIDEO_MD5,
+    SignalType.TEXT_MINHASH,
+    SignalType.VPDQ,
+)
+#: Text thresholds are a dissimilarity in percent: 40 = estimated Jaccard similarity 0.6.
+TEXT_MINHASH_THRESHOLD = round(100 * (1 - TEXT_MATCH_THRESHOLD))
 DEFAULT_THRESHOLDS: dict[str, int] = {
     SignalType.PDQ.value: PDQ_MATCH_THRESHOLD,
     SignalType.MD5.value: 0,
     SignalType.SHA256.value: 0,
     SignalType.URL.value: 0,
+    SignalType.VIDEO_MD5.value: 0,
+    SignalType.TEXT_MINHASH.value: TEXT_MINHASH_THRESHOLD,
+    # vPDQ: the share of the content's frames allowed to have no twin (80 % must match).
+    SignalType.VPDQ.value: 20,
 }
 #: Above this a PDQ "match" is mostly noise (random hashes are ~128 bits apart).
 MAX_PDQ_THRESHOLD = 70
+#: Above this (similarity under 0.4) unrelated texts sharing common phrases match.
+MAX_TEXT_THRESHOLD = 60
+#: Above this, a video sharing a minority of its frames (an intro, a logo) would match.
+MAX_VPDQ_THRESHOLD = 50
+_MAX_DISTANCE = {
+    SignalType.PDQ: MAX_PDQ_THRESHOLD,
+    SignalType.TEXT_MINHASH: MAX_TEXT_THRESHOLD,
+    SignalType.VPDQ: MAX_VPDQ_THRESHOLD,
+}
+_UNIT = {
+    SignalType.PDQ: "bits",
+    SignalType.TEXT_MINHASH: "percent of dissimilarity",
+    SignalType.VPDQ: "percent of frames without a match",
+}
 DEFAULT_CATEGORY = Category.RISK_FOR_PUBLIC_SECURITY
 
 _LABEL = re.compile(r"^(entity|behaviour|content_type):[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -85,7 +114,8 @@ def validate_labels(labels: Iterable[str], *, field: str = "labels") -> tuple[st
 def validate_thresholds(given: Mapping[str, Any] | None) -> dict[str, int]:
     """The bank's distance threshold per signal type: defaults merged with ``given``.
 
-    Only PDQ is a distance; the exact types (MD5, SHA-256, URL) always match at 0.
+    PDQ is a distance in bits, text MinHash a dissimilarity in percent; the exact types
+    (MD5, SHA-256, URL, video MD5) always match at 0.
     """
     out = dict(DEFAULT_THRESHOLDS)
     for key, value in (given or {}).items():
@@ -99,10 +129,11 @@ def validate_thresholds(given: Mapping[str, Any] | None) -> dict[str, int]:
             raise InvalidInput(f"banks do not hold {kind.value} signals", field="thresholds")
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"the {kind.value} threshold is an integer", field="thresholds")
-        if kind is SignalType.PDQ:
-            if not 0 <= value <= MAX_PDQ_THRESHOLD:
+        if kind in _MAX_DISTANCE:
+            if not 0 <= value <= _MAX_DISTANCE[kind]:
                 raise InvalidInput(
-                    f"the pdq threshold is between 0 and {MAX_PDQ_THRESHOLD} bits",
+                    f"the {kind.value} threshold is between 0 and {_MAX_DISTANCE[kind]} "
+                    f"{_UNIT[kind]}",
                     field="thresholds",
                 )
         elif value != 0:

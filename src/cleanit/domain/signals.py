@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
+from cleanit.domain import text_signals, video_signals
 from cleanit.domain.errors import InvalidInput
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_URL_LENGTH",
     "PDQ_MATCH_THRESHOLD",
     "PDQ_MIN_QUALITY",
+    "SIMILARITY_TYPES",
     "TRACKING_PARAMS",
     "TRACKING_PARAM_PREFIXES",
     "Hash",
@@ -35,6 +37,7 @@ __all__ = [
     "min_pdq_distance",
     "normalise_hash",
     "pdq_distance",
+    "signal_distance",
 ]
 
 
@@ -45,8 +48,12 @@ class SignalType(StrEnum):
     MD5 = "md5"
     SHA256 = "sha256"
     URL = "url"
-    #: Reserved: MD5 of a video file as ThreatExchange/HMA name it; not computed yet.
+    #: MD5 of a video file, as ThreatExchange/HMA name it (an exact signal).
     VIDEO_MD5 = "video_md5"
+    #: MinHash signature of a text's word shingles (``domain.text_signals``).
+    TEXT_MINHASH = "text_minhash"
+    #: Meta's video hash: PDQ of sampled frames (``domain.video_signals``).
+    VPDQ = "vpdq"
 
 
 #: PDQ hashes of images with a quality below this are too unreliable to match on
@@ -107,6 +114,12 @@ def normalise_hash(signal_type: SignalType | str, value: str, *, field: str = "h
         raise InvalidInput(f"a hash must be text, not {type(value).__name__}", field=field)
     if kind is SignalType.URL:
         return canonical_match_url(value, field=field)
+    if kind is SignalType.VPDQ:
+        return video_signals.serialise_vpdq(video_signals.parse_vpdq(value, field=field))
+    if kind is SignalType.TEXT_MINHASH:
+        return text_signals.format_signature(
+            text_signals.parse_signature(value.strip(), field=field)
+        )
     text = value.strip().lower()
     label, expected = _LABEL[kind], _HEX_LENGTH[kind]
     if text.startswith("0x"):
@@ -181,6 +194,26 @@ def _pdq_int(value: Hash | str) -> int:
 def pdq_distance(a: Hash | str, b: Hash | str) -> int:
     """Hamming distance (0..256) between two PDQ hashes: the number of differing bits."""
     return (_pdq_int(a) ^ _pdq_int(b)).bit_count()
+
+
+#: Signal types matched by closeness (a distance within the bank's threshold); the others
+#: match only when equal.
+SIMILARITY_TYPES = frozenset({SignalType.PDQ, SignalType.TEXT_MINHASH, SignalType.VPDQ})
+
+
+def signal_distance(signal_type: SignalType, a: str, b: str) -> int | None:
+    """Distance from ``a`` (the content's) to ``b`` (a bank entry's) of one type, smaller is
+    closer: PDQ in bits, text MinHash in percent of dissimilarity, vPDQ in percent of the
+    content's frames without a near twin; exact types 0 when equal, else None."""
+    if signal_type is SignalType.PDQ:
+        return pdq_distance(a, b)
+    if signal_type is SignalType.VPDQ:
+        return video_signals.vpdq_distance(video_signals.parse_vpdq(a), video_signals.parse_vpdq(b))
+    if signal_type is SignalType.TEXT_MINHASH:
+        return text_signals.signature_distance(
+            text_signals.parse_signature(a), text_signals.parse_signature(b)
+        )
+    return 0 if a == b else None
 
 
 def min_pdq_distance(query: Hash | str, candidates: Iterable[Hash | str]) -> int:

@@ -45,14 +45,17 @@ __all__ = [
     "SIGNATURE_HEX_LENGTH",
     "TEXT_MATCH_THRESHOLD",
     "base_hash",
+    "distance_of_agreement",
     "format_signature",
     "hash_coefficients",
     "jaccard",
     "jaccard_estimate",
+    "min_similarity_for",
     "minhash",
     "normalise_text",
     "parse_signature",
     "shingles",
+    "signature_distance",
     "text_signature",
 ]
 
@@ -156,6 +159,32 @@ def jaccard_estimate(sig_a: Sequence[int], sig_b: Sequence[int]) -> float:
     if len(sig_a) != NUM_PERM or len(sig_b) != NUM_PERM:
         raise InvalidInput(f"a text signature has {NUM_PERM} values", field="signature")
     return sum(1 for x, y in zip(sig_a, sig_b, strict=True) if x == y) / NUM_PERM
+
+
+def distance_of_agreement(agreeing: int) -> int:
+    """Dissimilarity in whole percent for ``agreeing`` equal positions out of NUM_PERM.
+
+    Banks store text thresholds as this distance (40 = estimated similarity 0.6), so that
+    every similarity signal type compares "distance <= threshold" in integers.
+    """
+    if not 0 <= agreeing <= NUM_PERM:
+        raise InvalidInput(f"between 0 and {NUM_PERM} positions agree", field="signature")
+    return (100 * (NUM_PERM - agreeing) + NUM_PERM // 2) // NUM_PERM
+
+
+def signature_distance(sig_a: Sequence[int], sig_b: Sequence[int]) -> int:
+    """Dissimilarity of two signatures in whole percent (0 = the same shingles)."""
+    jaccard_estimate(sig_a, sig_b)  # checks the lengths
+    return distance_of_agreement(sum(1 for x, y in zip(sig_a, sig_b, strict=True) if x == y))
+
+
+def min_similarity_for(threshold: int) -> float:
+    """The smallest similarity (agreeing positions / NUM_PERM) whose distance is within
+    ``threshold``: what to ask an index for so that nothing within the threshold is lost."""
+    for agreeing in range(NUM_PERM + 1):
+        if distance_of_agreement(agreeing) <= threshold:
+            return agreeing / NUM_PERM
+    raise InvalidInput("a text threshold is between 0 and 100", field="thresholds")
 
 
 def format_signature(signature: Sequence[int]) -> str:

@@ -61,6 +61,9 @@ class Context:
     token_cache: TokenCache = field(default_factory=lambda: TokenCache())
     # The per-process PDQ index over bank entries (built lazily on first match).
     matching: MatchIndexes = field(default_factory=MatchIndexes)
+    # Outgoing calls (exchange APIs) may reach private and loopback addresses: local fakes
+    # and tests only (settings.allow_private_webhook_targets; webhooks keep their own flag).
+    allow_private_targets: bool = False
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -30,6 +30,7 @@ from sqlalchemy import CursorResult, delete, func, insert, select, tuple_, updat
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from cleanit.adapters.content import hash_content_bytes, hash_content_file
 from cleanit.adapters.db.models import (
     BANK_ENTRY_CHANGES,
     Assessment,
@@ -42,9 +43,9 @@ from cleanit.adapters.db.models import (
     table,
 )
 from cleanit.adapters.db.models import Match as MatchRow
-from cleanit.adapters.signals import DEFAULT_MAX_BYTES, hash_bytes, hash_file
+from cleanit.adapters.signals import DEFAULT_MAX_BYTES
 from cleanit.domain.assessments import AssessmentStatus, Finding
-from cleanit.domain.banks import BankMode, bank_signal_type
+from cleanit.domain.banks import DEFAULT_THRESHOLDS, BankMode, bank_signal_type
 from cleanit.domain.cases import CaseEvent, CaseState, next_state
 from cleanit.domain.decisions import (
     Action,
@@ -57,7 +58,14 @@ from cleanit.domain.decisions import (
 from cleanit.domain.errors import InvalidInput, NotFound
 from cleanit.domain.notices import Category, NoticeDraft, SourceType, validate_notice
 from cleanit.domain.roles import OrgKind, Permission, Principal
-from cleanit.domain.signals import HashResult, SignalType, normalise_hash, pdq_distance
+from cleanit.domain.signals import (
+    SIMILARITY_TYPES,
+    HashResult,
+    SignalType,
+    normalise_hash,
+    signal_distance,
+)
+from cleanit.domain.text_signals import NUM_PERM, distance_of_agreement, min_similarity_for
 from cleanit.services import audit, notices
 from cleanit.services.authz import require, require_member
 from cleanit.services.context import Context
@@ -94,6 +102,7 @@ class ContentMatchResult:
     matches: list[BankMatch]
     case_id: int | None = None
     notes: list[str] = field(default_factory=list)
+    text_minhash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,14 @@ class _Bank:
     id: int
     name: str
     labels: list[str]
-    pdq_threshold: int
+    thresholds: dict[str, int]
     mode: str
     negative: bool
     category: str
+
+    def threshold(self, kind: SignalType) -> int:
+        # Banks created before a signal type existed lack its key: the default applies.
+        return int(self.thresholds.get(kind.value, DEFAULT_THRESHOLDS.get(kind.value, 0)))
 
 
 def _bank_match(
@@ -132,7 +145,7 @@ def _usable_banks(s: Session, organisation_id: int | None) -> dict[int, _Bank]:
             b.id,
             b.name,
             list(b.labels),
-            int(b.thresholds.get(SignalType.PDQ.value, 31)),
+            dict(b.thresholds),
             b.mode,
             b.negative,
             b.category,
@@ -151,6 +164,42 @@ def _live_entries(s: Session, where: Iterable[Any]) -> list[BankEntry]:
     )
 
 
+def _similar(
+    s: Session, ctx: Context, kind: SignalType, queries: Sequence[str], threshold: int
+) -> dict[tuple[str, int], int]:
+    """(query, entry id) -> distance for every indexed entry within ``threshold``."""
+    if kind is SignalType.PDQ:
+        hits = ctx.matching.search(s, list(queries), threshold)
+        return {
+            (q, m.entry_id): m.distance for q, ms in zip(queries, hits, strict=True) for m in ms
+        }
+    if kind is SignalType.VPDQ:
+        # The index finds videos sharing a frame; whole videos are then compared.
+        candidates = ctx.matching.search_vpdq(s, list(queries))
+        ids = set().union(*candidates)
+        rows = (
+            s.execute(select(BankEntry.id, BankEntry.value).where(BankEntry.id.in_(ids))).all()
+            if ids
+            else []
+        )
+        values = {int(r[0]): str(r[1]) for r in rows}
+        out: dict[tuple[str, int], int] = {}
+        for q, entry_ids in zip(queries, candidates, strict=True):
+            for entry_id in entry_ids:
+                if entry_id in values:
+                    d = signal_distance(kind, q, values[entry_id])
+                    if d is not None and d <= threshold:
+                        out[(q, entry_id)] = d
+        return out
+    assert kind is SignalType.TEXT_MINHASH
+    found = ctx.matching.search_text(s, list(queries), min_similarity_for(threshold))
+    return {
+        (q, m.entry_id): distance_of_agreement(round(m.similarity * NUM_PERM))
+        for q, ms in zip(queries, found, strict=True)
+        for m in ms
+    }
+
+
 def _find(
     s: Session,
     ctx: Context,
@@ -163,12 +212,10 @@ def _find(
     if not banks or not queries:
         return found
     bank_ids = list(banks)
-    if signal_type is SignalType.PDQ:
-        threshold = max(b.pdq_threshold for b in banks.values())
-        hits = ctx.matching.search(s, list(queries), threshold)
-        distances = {
-            (q, m.entry_id): m.distance for q, ms in zip(queries, hits, strict=True) for m in ms
-        }
+    if signal_type in SIMILARITY_TYPES:
+        distances = _similar(
+            s, ctx, signal_type, queries, max(b.threshold(signal_type) for b in banks.values())
+        )
         ids = {entry_id for _, entry_id in distances}
         entries = (
             {
@@ -181,7 +228,7 @@ def _find(
         pairs = [
             (q, entries[entry_id], d)
             for (q, entry_id), d in distances.items()
-            if entry_id in entries and d <= banks[entries[entry_id].bank_id].pdq_threshold
+            if entry_id in entries and d <= banks[entries[entry_id].bank_id].threshold(signal_type)
         ]
     else:
         rows = _live_entries(
@@ -226,6 +273,12 @@ def lookup(
         banks = _usable_banks(s, principal.organisation_id)
         found = _find(s, ctx, banks, kind, list(dict.fromkeys(canonical)))
     return {h: _suppress(found[c]) for h, c in zip(hashes, canonical, strict=True)}
+
+
+def matcher_warnings(ctx: Context) -> list[str]:
+    """Why some bank entries cannot match right now (e.g. the memory budget), if any."""
+    warning = ctx.matching.warning
+    return [warning] if warning else []
 
 
 def _best_per_entry(matches: Iterable[BankMatch]) -> list[BankMatch]:
@@ -593,7 +646,8 @@ def rematch(ctx: Context, bank_id: int, first_entry_id: int, last_entry_id: int)
             if row.content_sha256 not in urls or urls[row.content_sha256][0] < row.seen_at:
                 urls[row.content_sha256] = (row.seen_at, row.url)
 
-        exact = {(e.signal_type, e.value): e for e in entries if e.signal_type != "pdq"}
+        similar_types = {k.value for k in SIMILARITY_TYPES}
+        exact = {(e.signal_type, e.value): e for e in entries if e.signal_type not in similar_types}
         if exact:
             for row in s.execute(
                 select(SeenContent).where(
@@ -601,14 +655,17 @@ def rematch(ctx: Context, bank_id: int, first_entry_id: int, last_entry_id: int)
                 )
             ).scalars():
                 hit(row, exact[(row.signal_type, row.value)], 0)
-        pdqs = [e for e in entries if e.signal_type == SignalType.PDQ.value]
-        if pdqs:
+        for similar in sorted(SIMILARITY_TYPES):
+            close = [e for e in entries if e.signal_type == similar.value]
+            if not close:
+                continue
+            # A brute-force scan: the new entries are few, and so is recent content.
             for row in s.execute(
-                select(SeenContent).where(*recent, SeenContent.signal_type == "pdq")
+                select(SeenContent).where(*recent, SeenContent.signal_type == similar.value)
             ).scalars():
-                for e in pdqs:
-                    d = pdq_distance(row.value, e.value)
-                    if d <= this.pdq_threshold:
+                for e in close:
+                    d = signal_distance(similar, row.value, e.value)
+                    if d is not None and d <= this.threshold(similar):
                         hit(row, e, d)
         negative = {i: b for i, b in banks.items() if b.negative}
         principal = Principal(
@@ -635,12 +692,12 @@ def rematch(ctx: Context, bank_id: int, first_entry_id: int, last_entry_id: int)
             suppressors: list[BankMatch] = []
             if negative:
                 signals: dict[SignalType, list[str]] = {}
-                for kind, value in s.execute(
+                for stored, value in s.execute(
                     select(SeenContent.signal_type, SeenContent.value).where(
                         *recent, SeenContent.content_sha256 == sha256
                     )
                 ):
-                    signals.setdefault(SignalType(kind), []).append(value)
+                    signals.setdefault(SignalType(stored), []).append(value)
                 for kind, values in signals.items():
                     for ms in _find(s, ctx, negative, kind, list(dict.fromkeys(values))).values():
                         suppressors.extend(ms)
@@ -682,14 +739,15 @@ def match_content(
         raise InvalidInput("give the content or the path of a file, not both", field="content")
     canonical_url = normalise_hash(SignalType.URL, url, field="url") if url is not None else None
     if data is not None:
-        results = hash_bytes(data, content_type, max_bytes=max_bytes)
+        results = hash_content_bytes(data, content_type, max_bytes=max_bytes)
     else:
         assert path is not None
-        results = hash_file(path, max_bytes=max_bytes, content_type_hint=content_type)
+        results = hash_content_file(path, max_bytes=max_bytes, content_type_hint=content_type)
     signals = _content_signals(results)
     pdq = next((r for r in results if r.signal_type is SignalType.PDQ), None)
     sha256 = signals[SignalType.SHA256][0]
     notes = [note for r in results for note in r.notes]
+    text = next((r for r in results if r.signal_type is SignalType.TEXT_MINHASH), None)
     if canonical_url is not None:
         signals[SignalType.URL] = [canonical_url]
     with ctx.transaction() as s:
@@ -702,6 +760,7 @@ def match_content(
         if canonical_url is not None and principal.organisation_id is not None:
             _remember(s, ctx, principal.organisation_id, canonical_url, sha256, signals)
         case_id = _act(s, ctx, principal, url, sha256, matches)
+    notes.extend(matcher_warnings(ctx))
     return ContentMatchResult(
         md5=signals[SignalType.MD5][0],
         sha256=sha256,
@@ -710,6 +769,7 @@ def match_content(
         matches=matches,
         case_id=case_id,
         notes=notes,
+        text_minhash=text.hash.value if text is not None and text.hash is not None else None,
     )
 
 

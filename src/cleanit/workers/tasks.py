@@ -37,6 +37,10 @@ def register(app: procrastinate.App, ctx: Context) -> None:
         report = exchanges.sync_exchange(ctx, None, exchange_id)
         return {"imported": report.imported, "errors": len(report.errors)}
 
+    @app.task(name=jobs.SEND_EXCHANGE_OPINION, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def send_exchange_opinion(opinion_id: int) -> str:
+        return exchanges.send_opinion(ctx, opinion_id)
+
     @app.periodic(cron="*/5 * * * *", periodic_id="sweep")
     @app.task(name=jobs.SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.SWEEP)
     def sweep(timestamp: int) -> dict[str, Any]:

@@ -465,3 +465,26 @@ class ExchangeError(Base):
     message: Mapped[str] = mapped_column(Text)
     excerpt: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+# Feed deletions find the entry a record gave by (exchange, record id).
+Index("ix_exchange_entries_record", ExchangeEntry.exchange_id, ExchangeEntry.record_id)
+
+
+class ExchangeOpinion(Base):
+    """Our opinion on an entry an exchange gave us, and its delivery back to the exchange."""
+
+    __tablename__ = "exchange_opinions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id"), index=True)
+    record_id: Mapped[str] = mapped_column(String(200))  # the exchange's id for the record
+    opinion: Mapped[str] = mapped_column(String(32))  # domain.exchanges.Opinion
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the opinion was attached to at the exchange (e.g. ThreatExchange descriptor ids).
+    sent_to: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cleanit.api.schemas import In, Page
 from cleanit.api.security import Caller, Ctx
 from cleanit.domain.errors import InvalidInput
-from cleanit.services import banks, matching
+from cleanit.services import banks, exchanges, matching
 
 router = APIRouter(tags=["banks"])
 
@@ -24,7 +24,9 @@ class BankIn(In):
     description: str = ""
     labels: list[str] = Field(default_factory=list, max_length=20)
     thresholds: dict[str, int] | None = Field(
-        default=None, description="Largest matching distance per signal type (pdq: 0-70)"
+        default=None,
+        description="Largest matching distance per signal type (pdq: 0-70 bits; "
+        "text_minhash: 0-60 percent of dissimilarity; exact types: 0)",
     )
     mode: str = Field(
         default="review",
@@ -73,7 +75,7 @@ class BankOut(BaseModel):
 
 
 class EntryIn(In):
-    signal_type: str = Field(description="pdq, md5, sha256 or url")
+    signal_type: str = Field(description="pdq, md5, sha256, url, video_md5 or text_minhash")
     value: str = Field(max_length=8192)
     labels: list[str] = Field(default_factory=list, max_length=20)
     review_date: datetime | None = None
@@ -110,7 +112,7 @@ class ImportOut(BaseModel):
 
 
 class LookupIn(In):
-    signal_type: str = Field(description="pdq, md5, sha256 or url")
+    signal_type: str = Field(description="pdq, md5, sha256, url, video_md5 or text_minhash")
     hashes: list[str] = Field(min_length=1, max_length=matching.MAX_LOOKUP_HASHES)
 
 
@@ -214,6 +216,7 @@ def lookup(body: LookupIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
             {"hash": h, "matches": [asdict(m) for m in found[h]]}
             for h in dict.fromkeys(body.hashes)
         ],
+        "warnings": matching.matcher_warnings(ctx),
     }
 
 
@@ -238,3 +241,38 @@ def match_content(
             exc.field = "content_base64"
         raise
     return asdict(result)
+
+
+class OpinionIn(In):
+    opinion: str = Field(
+        description="'true_positive' or 'false_positive': what the entry's matches turned out "
+        "to be; sent back to the exchange the entry came from"
+    )
+
+
+class OpinionOut(BaseModel):
+    id: int
+    exchange_id: int
+    entry_id: int
+    record_id: str = Field(description="The exchange's id for the record")
+    opinion: str
+    status: str = Field(description="pending, sent, failed or superseded")
+    requested_by: str
+    requested_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+    sent_to: list[str]
+
+
+@router.post(
+    "/banks/{bank_id}/entries/{entry_id}/opinions",
+    status_code=201,
+    response_model=OpinionOut,
+    summary="Tell the exchange an entry came from whether it was right (sent by a job)",
+)
+def report_opinion(
+    bank_id: int, entry_id: int, body: OpinionIn, ctx: Ctx, caller: Caller
+) -> OpinionOut:
+    view = exchanges.report_opinion(ctx, caller, entry_id, body.opinion, bank_id=bank_id)
+    return OpinionOut(**asdict(view))
