@@ -33,7 +33,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from cleanit.domain.audit import GENESIS, AuditRecord, entry_hash
+from cleanit.domain.audit import GENESIS, AuditRecord, verify_chain
 from cleanit.domain.errors import Conflict, InvalidInput, NotFound
 
 FORMAT = "cleanit-evidence/1"
@@ -170,54 +170,15 @@ def record_from_json(obj: object) -> AuditRecord:
 
 
 def check_excerpt(records: Sequence[AuditRecord], first_prev: str) -> list[PackageProblem]:
-    """The chain check of ``domain.audit.verify_chain``, for an excerpt that starts anywhere.
-
-    ``first_prev`` is the hash the excerpt claims precedes its first entry.
-    """
-    problems: list[PackageProblem] = []
-
-    def problem(kind: str, seq: int, detail: str) -> None:
-        problems.append(PackageProblem(AUDIT, kind, detail, seq))
-
-    if records and records[0].seq == 1 and first_prev != GENESIS:
-        problem("audit-broken-link", 1, "entry 1 must follow the genesis hash (64 zeros)")
-    prev = first_prev
-    expected = records[0].seq if records else 0
-    for rec in records:
-        if rec.seq > expected:
-            problem(
-                "audit-missing",
-                expected,
-                f"audit entries {expected}..{rec.seq - 1} are missing from the excerpt",
-            )
-        elif rec.seq < expected:
-            problem("audit-reordered", rec.seq, f"audit entry {rec.seq} appears out of order")
-        recomputed = entry_hash(
-            seq=rec.seq,
-            at=rec.at,
-            actor=rec.actor,
-            organisation_id=rec.organisation_id,
-            action=rec.action,
-            entity=rec.entity,
-            entity_id=rec.entity_id,
-            data=rec.data,
-            prev_hash=rec.prev_hash,
-        )
-        if recomputed != rec.hash:
-            problem(
-                "audit-changed",
-                rec.seq,
-                f"audit entry {rec.seq} was changed: its hash does not match its content",
-            )
-        elif rec.prev_hash != prev:
-            problem(
-                "audit-broken-link",
-                rec.seq,
-                f"audit entry {rec.seq} does not follow the entry before it "
-                "(entries changed, removed or reordered)",
-            )
-        prev, expected = rec.hash, rec.seq + 1
-    return problems
+    """``domain.audit.verify_chain`` on an excerpt that starts anywhere: ``first_prev`` is
+    the hash the excerpt claims precedes its first entry."""
+    if not records:
+        return []
+    report = verify_chain(records, start=(records[0].seq, first_prev))
+    return [
+        PackageProblem(AUDIT, f"audit-{p.kind}", f"audit {p.detail}", p.seq)
+        for p in report.problems
+    ]
 
 
 # --- building ---------------------------------------------------------------------------

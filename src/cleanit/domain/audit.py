@@ -83,16 +83,20 @@ class ChainReport:
 
 
 def verify_chain(
-    records: Iterable[AuditRecord], anchor: tuple[int, str] | None = None
+    records: Iterable[AuditRecord],
+    anchor: tuple[int, str] | None = None,
+    *,
+    start: tuple[int, str] = (1, GENESIS),
 ) -> ChainReport:
     """Check every entry in sequence order. Reports each problem once, with the entry's seq.
 
     ``anchor`` is a (seq, hash) head recorded earlier: that entry must still be there, unchanged.
+    ``start`` is where the records begin: the first seq and the hash it must follow (an
+    excerpt of the log, e.g. in an evidence package, starts anywhere).
     """
     problems: list[ChainProblem] = []
     anchor_seen = False
-    prev_hash = GENESIS
-    expected_seq = 1
+    expected_seq, prev_hash = start
     count = 0
     for rec in records:
         count += 1
