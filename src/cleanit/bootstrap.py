@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,8 +14,10 @@ from sqlalchemy import Engine
 from cleanit.adapters.db import migrate
 from cleanit.adapters.db.engine import libpq_url, make_engine, make_session_factory
 from cleanit.adapters.embedded import EmbeddedPostgres, start_embedded
+from cleanit.adapters.fetch import HttpContentFetcher
 from cleanit.adapters.mail import MailboxMailer, Mailer, SmtpMailer
 from cleanit.adapters.matching.live import MatchIndexes
+from cleanit.adapters.vault import FileVault, Keyring, new_key_text
 from cleanit.adapters.webhooks import HttpWebhookSender
 from cleanit.services.context import Context
 from cleanit.settings import Settings
@@ -60,8 +63,37 @@ def mailer(settings: Settings) -> Mailer:
     return MailboxMailer(settings.mailbox_dir)
 
 
+def _dev_key(settings: Settings) -> str:
+    """The development key under data_dir, generated once; never for production use."""
+    path = settings.dev_preservation_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created 0600 in one step: the key is never readable by others, even briefly.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_key_text("dev") + "\n")
+    log.warning(
+        "CLEANIT_PRESERVATION_KEY is not set: preserved content is encrypted with a "
+        "DEVELOPMENT key stored beside the data in %s. Anyone with the data directory can "
+        "read it. Production MUST set CLEANIT_PRESERVATION_KEY from a secret store "
+        "(see docs/preservation.md).",
+        path,
+    )
+    return path.read_text().strip()
+
+
+def vault(settings: Settings) -> FileVault:
+    """The encrypted store of preserved content; a wrong key stops the start with a reason."""
+    configured = settings.preservation_key
+    current = configured.get_secret_value() if configured else _dev_key(settings)
+    old = settings.preservation_old_keys
+    keyring = Keyring.from_settings(current, old.get_secret_value() if old else None)
+    return FileVault(settings.preserved_dir, keyring)
+
+
 def build(settings: Settings | None = None, *, upgrade: bool = True) -> Runtime:
     settings = settings or Settings()
+    store = vault(settings)  # before anything starts: a bad key stops here, with its reason
     url, embedded = database_url(settings)
     if upgrade:
         migrate.upgrade(url)
@@ -80,10 +112,17 @@ def build(settings: Settings | None = None, *, upgrade: bool = True) -> Runtime:
         complaint_window=timedelta(days=settings.complaint_window_days),
         personal_data_retention=timedelta(days=settings.personal_data_retention_days),
         allow_private_targets=settings.allow_private_webhook_targets,
+        fetcher=HttpContentFetcher(allow_private=settings.allow_private_webhook_targets),
+        max_content_bytes=settings.max_content_bytes,
         seen_content_retention=timedelta(days=settings.seen_content_days),
         matching=MatchIndexes(
             memory_budget_bytes=settings.matcher_memory_budget_mb * 1_000_000,
             rebuild_interval=settings.matcher_rebuild_interval_seconds,
+        ),
+        vault=store,
+        europol_email=settings.europol_referral_email,
+        order_escalation_points=tuple(
+            timedelta(minutes=m) for m in settings.order_escalation_minutes
         ),
     )
     return Runtime(settings, url, engine, ctx, embedded)

@@ -6,6 +6,7 @@ Nothing here runs at import time: call ``Settings()`` where the application is w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,20 @@ class Settings(BaseSettings):
     # Content fetched from a platform's own storage for matching is bounded by this.
     max_content_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
 
+    # Preserved content (TCO Art 6) is encrypted at rest with this key: base64 of 32 random
+    # bytes, optionally "id:base64". Unset, a development key is generated under data_dir
+    # (with a loud warning): production must set it from its secret store.
+    preservation_key: SecretStr | None = None
+    # Retired keys that still open older blobs ("id:base64", separated by commas).
+    preservation_old_keys: SecretStr | None = None
+    # Art 14(5): where threats to life go when no authority of the Member State is known.
+    europol_referral_email: str = "europol-referrals@example.invalid"
+    # Removal orders: the provider's on-call contact is reminded this many minutes before the
+    # 1-hour deadline (and once when it is missed). Env: CLEANIT_ORDER_ESCALATION_MINUTES=[30,15,5]
+    order_escalation_minutes: list[Annotated[int, Field(ge=1, le=60)]] = Field(
+        default=[30, 15, 5], min_length=1, max_length=12
+    )
+
     @property
     def mailbox_dir(self) -> Path:
         return self.data_dir / "mailbox"
@@ -57,3 +72,11 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @property
+    def preserved_dir(self) -> Path:
+        return self.data_dir / "preserved"
+
+    @property
+    def dev_preservation_key_file(self) -> Path:
+        return self.data_dir / "preservation-dev.key"

@@ -19,6 +19,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,7 +30,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
 from cleanit.adapters.db.engine import make_session_factory
-from cleanit.adapters.db.models import PlatformAction, Statement
+from cleanit.adapters.db.models import PlatformAction, PreservationHold, Statement
 from cleanit.adapters.mail import MailboxMailer
 from cleanit.adapters.passwords import Passwords
 from cleanit.api.app import create_app
@@ -38,15 +39,20 @@ from cleanit.domain.banks import validate_entry
 from cleanit.domain.decisions import Action, DecisionRequest
 from cleanit.domain.exchanges import FeedRecord
 from cleanit.domain.notices import Category, SourceType
-from cleanit.domain.roles import Role
+from cleanit.domain.orders import InabilityReason
+from cleanit.domain.roles import OrgKind, Role
 from cleanit.services import (
     assessments,
     banks,
     complaints,
     decisions,
     exchanges,
+    investigations,
+    matching_batches,
     notices,
+    orders,
     organisations,
+    platform,
 )
 from cleanit.services.authz import principal_for_user
 from cleanit.services.context import Context
@@ -432,6 +438,41 @@ def fresh_exchange_entry(e: Env) -> tuple[int, int]:
     return bank_id, entries[0].id
 
 
+# Bulk matching: storage URLs must be on the caller's organisation's domains.
+STORAGE_HOSTS = {"host-a": "files.host-a.example.org", "host-b": "files.host-b.example.org"}
+HOST_A_MATCHERS = (*DECIDERS, "admin")
+HOST_B_MATCHERS = ("other_reviewer", "other_admin", "other_legal")
+_BASE_BATCH: dict[int, int] = {}
+
+
+def storage_domains(e: Env) -> None:
+    """host-a and host-b serve content from their STORAGE_HOSTS (added to their domains)."""
+    from cleanit.adapters.db.models import Organisation
+
+    with e.ctx.transaction() as s:
+        for slug, host in STORAGE_HOSTS.items():
+            org = s.scalar(select(Organisation).where(Organisation.slug == slug))
+            assert org is not None
+            if host not in org.domains:
+                org.domains = [*org.domains, host]
+
+
+def batch_body(e: Env, who: str) -> dict[str, Any]:
+    storage_domains(e)
+    org = {**PEOPLE, **EXTRA_PEOPLE}.get(who, ("host-a", []))[0]
+    host = STORAGE_HOSTS.get(org, STORAGE_HOSTS["host-a"])
+    return {"items": [{"storage_url": f"https://{host}/o/{e.n()}.png"}]}
+
+
+def base_batch(e: Env) -> int:
+    """A batch host-a's reviewer submitted (its job never runs here)."""
+    if id(e) not in _BASE_BATCH:
+        storage_domains(e)
+        item = {"storage_url": f"https://{STORAGE_HOSTS['host-a']}/o/base.png"}
+        _BASE_BATCH[id(e)] = matching_batches.submit_batch(e.ctx, e.world.p("reviewer"), [item]).id
+    return _BASE_BATCH[id(e)]
+
+
 READ_CASES = HOST_A_STAFF + IRU  # who may read the base case (the provider and its notifier)
 STAFF_READERS = (*HOST_A_STAFF, *HOST_B, *IRU, "authority", "researcher")
 
@@ -808,6 +849,455 @@ ENDPOINTS: list[Endpoint] = [
         staff(FORBIDDEN, (MATCHERS, OK)),
         lambda e: "/api/v1/matching/content",
         body=lambda e, who: {"content_base64": TINY_PNG},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/matching/hashes",
+        staff(FORBIDDEN, (MATCHERS, OK)),
+        lambda e: "/api/v1/matching/hashes",
+        body=lambda e, who: {"content_base64": TINY_PNG},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/matching/batches",
+        staff(FORBIDDEN, (MATCHERS, 202)),
+        lambda e: "/api/v1/matching/batches",
+        body=batch_body,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/matching/batches/{batch_id}",
+        staff(FORBIDDEN, (HOST_A_MATCHERS, OK), (HOST_B_MATCHERS, NOT_FOUND)),
+        lambda e: f"/api/v1/matching/batches/{base_batch(e)}",
+        missing=f"/api/v1/matching/batches/{MISSING_INT}",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/matching/batches/{batch_id}/items",
+        staff(FORBIDDEN, (HOST_A_MATCHERS, OK), (HOST_B_MATCHERS, NOT_FOUND)),
+        lambda e: f"/api/v1/matching/batches/{base_batch(e)}/items",
+        missing=f"/api/v1/matching/batches/{MISSING_INT}/items",
+    ),
+]
+
+# --- preservation holds, investigation requests, threat to life ------------------------------
+# Holds: preservation:read (legal, org_admin, auditors, competent authorities with standing),
+# preservation:access and :extend (legal; authorities with standing), content upload by the
+# platform (org_admin). The base case's removal started the base hold; the authority has
+# standing only in holds of cases it notified.
+HOLD_READERS_A = ("legal", "legal2", "admin", "auditor")
+HOLD_READERS_ELSEWHERE = ("other_admin", "other_legal", "authority", "researcher")
+HOLD_OPENERS = ("legal", "legal2", "authority")
+INVESTIGATION_READERS_A = ("legal", "legal2", "auditor", "authority")
+_HOLDS: dict[tuple[int, str], int] = {}
+PRESERVATION_PURPOSE = {"purpose": "review", "reason": "Judicial review of the removal 2026/9"}
+
+
+def _hold_of_case(e: Env, case_id: int) -> int:
+    with e.ctx.sessions() as s:
+        hold_id = s.scalar(
+            select(PreservationHold.id).where(PreservationHold.case_id == case_id).limit(1)
+        )
+        assert hold_id is not None
+        return hold_id
+
+
+def base_hold(e: Env) -> int:
+    if (id(e), "base") not in _HOLDS:
+        _HOLDS[(id(e), "base")] = _hold_of_case(e, e.case_id)
+    return _HOLDS[(id(e), "base")]
+
+
+def fresh_authority_hold(e: Env) -> int:
+    """A removal of content the competent authority notified: it has standing in the hold."""
+    url = f"https://host-a.example.org/v/authority-{e.n()}"
+    draft = notice(url, source=SourceType.AUTHORITY_NOTICE)
+    case_id = notices.receive_notice(e.ctx, e.world.p("authority"), draft).case_ids[0]
+    decisions.decide_case(
+        e.ctx,
+        e.world.p("reviewer"),
+        case_id,
+        DecisionRequest(
+            action=Action.REMOVE,
+            facts="The video shows the invented group's flag with a call to join.",
+            assessment_id=e.terms_assessment(case_id),
+        ),
+    )
+    return _hold_of_case(e, case_id)
+
+
+def authority_hold(e: Env) -> int:
+    if (id(e), "authority") not in _HOLDS:
+        _HOLDS[(id(e), "authority")] = fresh_authority_hold(e)
+    return _HOLDS[(id(e), "authority")]
+
+
+def investigation_body(e: Env, who: str = "") -> dict[str, Any]:
+    return {
+        "provider": "host-a",
+        "requesting_authority": "Invented Federal Police",
+        "reference": f"IFP-{e.n()}",
+        "kind": "disclosure",
+        "legal_basis": "Order of the invented investigating judge.",
+        "provision": "Code of Criminal Procedure, Art 46bis (BE)",
+        "subject": "Account u-77 at host-a",
+        "scope": ["ip_logs", "account_metadata"],
+        "deadline": (datetime.now(UTC) + timedelta(days=10)).isoformat(),
+    }
+
+
+def fresh_request(e: Env, *, decided: bool = False) -> int:
+    r = investigations.submit_request(e.ctx, e.world.p("authority"), investigation_body(e))
+    if decided:
+        investigations.decide(e.ctx, e.world.p("legal"), r.id, "comply")
+    return r.id
+
+
+def base_request(e: Env) -> int:
+    if (id(e), "request") not in _HOLDS:
+        _HOLDS[(id(e), "request")] = fresh_request(e)
+    return _HOLDS[(id(e), "request")]
+
+
+ENDPOINTS += [
+    Endpoint(
+        "GET",
+        "/api/v1/preservation-holds",
+        staff(FORBIDDEN, ((*HOLD_READERS_A, *HOLD_READERS_ELSEWHERE), OK)),
+        lambda e: f"/api/v1/preservation-holds?case_id={e.case_id}&_={base_hold(e)}",
+        shows_base=lambda e, body: base_hold(e) in ids(body),
+        sees_base=frozenset(HOLD_READERS_A),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/preservation-holds/{hold_id}",
+        staff(FORBIDDEN, (HOLD_READERS_A, OK), (HOLD_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{base_hold(e)}",
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/preservation-holds/{hold_id}/accesses",
+        staff(FORBIDDEN, (HOLD_READERS_A, OK), (HOLD_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{base_hold(e)}/accesses",
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}/accesses",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/preservation-holds/{hold_id}/items/{name}",
+        staff(FORBIDDEN, (HOLD_OPENERS, OK), (["other_legal"], NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{authority_hold(e)}/items/record.json",
+        params=lambda e: PRESERVATION_PURPOSE,
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}/items/record.json",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/preservation-holds/{hold_id}/items/{name}",
+        # Without standing the authority finds nothing, like any other organisation.
+        staff(FORBIDDEN, (["legal", "legal2"], OK), (["other_legal", "authority"], NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{base_hold(e)}/items/record.json",
+        params=lambda e: PRESERVATION_PURPOSE,
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}/items/record.json",
+        variant="no standing",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/preservation-holds/{hold_id}/evidence-package",
+        staff(FORBIDDEN, (HOLD_OPENERS, OK), (["other_legal"], NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{authority_hold(e)}/evidence-package",
+        params=lambda e: PRESERVATION_PURPOSE,
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}/evidence-package",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/preservation-holds/{hold_id}/extensions",
+        staff(FORBIDDEN, (HOLD_OPENERS, OK), (["other_legal"], NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{fresh_authority_hold(e)}/extensions",
+        body=lambda e, who: {
+            "reasons": "Proceedings 2026/9 before the invented court are ongoing.",
+            "months": 1,
+            "requested_by": "Invented district court",
+        },
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}/extensions",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/preservation-holds/{hold_id}/content",
+        staff(FORBIDDEN, (["admin"], CREATED), (["other_admin"], NOT_FOUND)),
+        lambda e: f"/api/v1/preservation-holds/{base_hold(e)}/content?filename=clip.mp4",
+        body=lambda e, who: {"invented": "file content"},
+        missing=f"/api/v1/preservation-holds/{MISSING_INT}/content",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/cases/{case_id}/threat-to-life",
+        staff(FORBIDDEN, (DECIDERS, CREATED), (["other_reviewer", "other_legal"], NOT_FOUND)),
+        lambda e: f"/api/v1/cases/{e.fresh_case()}/threat-to-life",
+        body=lambda e, who: {"reasons": "A dated threat against an invented person's life."},
+        missing=f"/api/v1/cases/{MISSING_INT}/threat-to-life",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/investigation-requests",
+        staff(FORBIDDEN, (["authority"], CREATED)),
+        lambda e: "/api/v1/investigation-requests",
+        body=investigation_body,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/investigation-requests",
+        staff(FORBIDDEN, ((*INVESTIGATION_READERS_A, "other_legal", "researcher"), OK)),
+        lambda e: f"/api/v1/investigation-requests?_={base_request(e)}",
+        shows_base=lambda e, body: base_request(e) in ids(body),
+        sees_base=frozenset(INVESTIGATION_READERS_A),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/investigation-requests/{request_id}",
+        staff(
+            FORBIDDEN,
+            (INVESTIGATION_READERS_A, OK),
+            (["other_legal", "researcher"], NOT_FOUND),
+        ),
+        lambda e: f"/api/v1/investigation-requests/{base_request(e)}",
+        missing=f"/api/v1/investigation-requests/{MISSING_INT}",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/investigation-requests/{request_id}/decision",
+        staff(FORBIDDEN, (["legal", "legal2"], OK), (["other_legal"], NOT_FOUND)),
+        lambda e: f"/api/v1/investigation-requests/{fresh_request(e)}/decision",
+        body=lambda e, who: {"decision": "refuse", "reasons": "No judicial order was attached."},
+        missing=f"/api/v1/investigation-requests/{MISSING_INT}/decision",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/investigation-requests/{request_id}/disclosures",
+        staff(FORBIDDEN, (["legal", "legal2"], CREATED), (["other_legal"], NOT_FOUND)),
+        lambda e: f"/api/v1/investigation-requests/{fresh_request(e, decided=True)}/disclosures",
+        body=lambda e, who: {"categories": ["ip_logs"], "note": "IP log CSV by encrypted mail."},
+        missing=f"/api/v1/investigation-requests/{MISSING_INT}/disclosures",
+    ),
+]
+
+
+# --- removal orders ------------------------------------------------------------------------------
+# orders:issue (competent authorities), orders:read (the authority that sent the order and the
+# addressee's staff), orders:execute (the addressee's reviewers and legal). Clarification and
+# scrutiny are recorded by either side; only the issuing authority renews a hold. The base
+# order was sent to host-a, executed and confirmed by the platform; another got an Annex III.
+ORDER_READERS_A = (*HOST_A_STAFF, "authority")
+ORDER_READERS_ELSEWHERE = (*HOST_B, "researcher")
+ORDER_PARTIES = (*DECIDERS, "authority")
+_ORDERS: dict[tuple[int, str], str] = {}
+ORDERS_URL = "/api/v1/removal-orders"
+INABILITY = {"reason": "force_majeure", "explanation": "Our data centre is flooded and offline."}
+
+
+def order_domains(e: Env) -> str:
+    """host-a serves content from host-a.example.org (orders may only name URLs there)."""
+    from cleanit.adapters.db.models import Organisation
+
+    with e.ctx.transaction() as s:
+        org = s.scalar(select(Organisation).where(Organisation.slug == "host-a"))
+        assert org is not None
+        if "host-a.example.org" not in org.domains:
+            org.domains = [*org.domains, "host-a.example.org"]
+    return ORDERS_URL
+
+
+def order_json(e: Env, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "addressee": "host-a",
+        "issuing_authority": "Invented Internet Referral Office",
+        "issuing_member_state": "BE",
+        "reference": f"RO-MATRIX-{e.n()}",
+        "issued_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "content_urls": [f"https://host-a.example.org/v/order-{e.n()}"],
+        "reasons": ["incitement"],
+        "host_member_state": "BE",
+        "contact_email": "orders@authority.example.org",
+        "redress_information": "Challenge before the invented administrative court.",
+    }
+    return body | changes
+
+
+def fresh_order(e: Env, **changes: Any) -> str:
+    order_domains(e)
+    return orders.receive_order(e.ctx, e.world.p("authority"), order_json(e, **changes)).order_id
+
+
+def unable_order(e: Env) -> str:
+    oid = fresh_order(e)
+    orders.report_inability(
+        e.ctx,
+        e.world.p("reviewer"),
+        uuid.UUID(oid),
+        reason=InabilityReason(INABILITY["reason"]),
+        explanation=INABILITY["explanation"],
+    )
+    return oid
+
+
+def base_order(e: Env, kind: str = "executed") -> str:
+    if (id(e), kind) not in _ORDERS:
+        if kind == "annex-iii":
+            _ORDERS[(id(e), kind)] = unable_order(e)
+        else:
+            oid = fresh_order(e)
+            view = orders.execute_order(e.ctx, e.world.p("reviewer"), uuid.UUID(oid))
+            with e.ctx.sessions() as s:
+                pending = s.scalars(
+                    select(PlatformAction.id).where(
+                        PlatformAction.decision_id == view["items"][0]["decision_id"]
+                    )
+                ).all()
+            for action_id in pending:  # the platform answers 200: confirmed
+                platform.send_platform_action(e.ctx, action_id)
+            _ORDERS[(id(e), kind)] = oid
+    return _ORDERS[(id(e), kind)]
+
+
+PRE_AUTHORISATIONS_URL = f"{ORDERS_URL}/pre-authorisations"
+# Pre-authorising is for a provider's legal staff and admin; any of its staff reading orders
+# sees the list. Each call names a fresh authority, so the module's own "authority" is never
+# pre-authorised (its orders in the other rows must wait for a person).
+PRE_AUTHORISERS_A = ("legal", "legal2", "admin")
+PRE_AUTHORISERS_B = ("other_admin", "other_legal")
+
+
+def fresh_authority(e: Env) -> str:
+    slug = f"authority-{e.n()}"
+    organisations.create_organisation(
+        e.ctx, slug=slug, name=f"Authority {slug}", kind=OrgKind.COMPETENT_AUTHORITY
+    )
+    return slug
+
+
+def fresh_pre_authorisation(e: Env) -> int:
+    return orders.pre_authorise(e.ctx, e.world.p("legal"), fresh_authority(e)).id
+
+
+def base_pre_authorisation(e: Env) -> int:
+    key = (id(e), "pre-authorisation")
+    if key not in _ORDERS:
+        _ORDERS[key] = str(fresh_pre_authorisation(e))
+    return int(_ORDERS[key])
+
+
+ENDPOINTS += [
+    Endpoint(
+        "POST",
+        ORDERS_URL,
+        staff(FORBIDDEN, (["authority"], CREATED)),
+        order_domains,
+        body=lambda e, who: order_json(e),
+    ),
+    Endpoint(
+        "GET",
+        ORDERS_URL,
+        staff(FORBIDDEN, ((*ORDER_READERS_A, *ORDER_READERS_ELSEWHERE), OK)),
+        lambda e: f"{ORDERS_URL}?_={base_order(e)}",
+        shows_base=lambda e, body: base_order(e) in ids(body),
+        sees_base=frozenset(ORDER_READERS_A),
+    ),
+    Endpoint(
+        "GET",
+        f"{ORDERS_URL}/statistics",
+        staff(FORBIDDEN, ((*ORDER_READERS_A, *ORDER_READERS_ELSEWHERE), OK)),
+        lambda e: f"{ORDERS_URL}/statistics",
+        params=lambda e: {"year": datetime.now(UTC).year},
+    ),
+    Endpoint(
+        "GET",
+        f"{ORDERS_URL}/{{order_id}}",
+        staff(FORBIDDEN, (ORDER_READERS_A, OK), (ORDER_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{base_order(e)}",
+        missing=f"{ORDERS_URL}/{MISSING_UUID}",
+    ),
+    Endpoint(
+        "POST",
+        f"{ORDERS_URL}/{{order_id}}/execution",
+        staff(FORBIDDEN, (DECIDERS, OK), (["other_reviewer", "other_legal"], NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{fresh_order(e)}/execution",
+        body=lambda e, who: {"action": "disable_access"},
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/execution",
+    ),
+    Endpoint(
+        "POST",
+        f"{ORDERS_URL}/{{order_id}}/inability",
+        staff(FORBIDDEN, (DECIDERS, OK), (["other_reviewer", "other_legal"], NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{fresh_order(e)}/inability",
+        body=lambda e, who: INABILITY,
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/inability",
+    ),
+    Endpoint(
+        "POST",
+        f"{ORDERS_URL}/{{order_id}}/clarification",
+        staff(FORBIDDEN, (ORDER_PARTIES, OK), (["other_reviewer", "other_legal"], NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{unable_order(e)}/clarification",
+        body=lambda e, who: {"clarification": "The power is back; we can act now."},
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/clarification",
+    ),
+    Endpoint(
+        "POST",
+        f"{ORDERS_URL}/{{order_id}}/scrutiny",
+        staff(FORBIDDEN, (ORDER_PARTIES, OK), (["other_reviewer", "other_legal"], NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{fresh_order(e, issuing_member_state='FR')}/scrutiny",
+        body=lambda e, who: {"requested_by": "provider"},
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/scrutiny",
+    ),
+    Endpoint(
+        "POST",
+        f"{ORDERS_URL}/{{order_id}}/hold-renewal",
+        staff(FORBIDDEN, (["authority"], OK)),
+        lambda e: f"{ORDERS_URL}/{fresh_order(e, withhold_information=True)}/hold-renewal",
+        body=lambda e, who: {"days": 42, "reasons": "The invented investigation continues."},
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/hold-renewal",
+    ),
+    Endpoint(
+        "GET",
+        f"{ORDERS_URL}/{{order_id}}/annex-ii",
+        staff(FORBIDDEN, (ORDER_READERS_A, OK), (ORDER_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{base_order(e)}/annex-ii",
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/annex-ii",
+    ),
+    Endpoint(
+        "GET",
+        f"{ORDERS_URL}/{{order_id}}/annex-iii",
+        staff(FORBIDDEN, (ORDER_READERS_A, OK), (ORDER_READERS_ELSEWHERE, NOT_FOUND)),
+        lambda e: f"{ORDERS_URL}/{base_order(e, 'annex-iii')}/annex-iii",
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/annex-iii",
+    ),
+    Endpoint(
+        "POST",
+        f"{ORDERS_URL}/{{order_id}}/withdrawal",
+        staff(FORBIDDEN, (["authority"], OK)),
+        lambda e: f"{ORDERS_URL}/{fresh_order(e)}/withdrawal",
+        body=lambda e, who: {"reasons": "The invented investigation found it was a hoax."},
+        missing=f"{ORDERS_URL}/{MISSING_UUID}/withdrawal",
+    ),
+    Endpoint(
+        "POST",
+        PRE_AUTHORISATIONS_URL,
+        staff(FORBIDDEN, ((*PRE_AUTHORISERS_A, *PRE_AUTHORISERS_B), CREATED)),
+        lambda e: PRE_AUTHORISATIONS_URL,
+        body=lambda e, who: {"authority": fresh_authority(e)},
+    ),
+    Endpoint(
+        "GET",
+        PRE_AUTHORISATIONS_URL,
+        staff(FORBIDDEN, ((*HOST_A_STAFF, *HOST_B), OK)),
+        lambda e: f"{PRE_AUTHORISATIONS_URL}?_={base_pre_authorisation(e)}",
+        shows_base=lambda e, body: base_pre_authorisation(e) in ids(body),
+        sees_base=frozenset(HOST_A_STAFF),
+    ),
+    Endpoint(
+        "DELETE",
+        f"{PRE_AUTHORISATIONS_URL}/{{pre_authorisation_id}}",
+        staff(FORBIDDEN, (PRE_AUTHORISERS_A, OK), (PRE_AUTHORISERS_B, NOT_FOUND)),
+        lambda e: f"{PRE_AUTHORISATIONS_URL}/{fresh_pre_authorisation(e)}",
+        missing=f"{PRE_AUTHORISATIONS_URL}/{MISSING_INT}",
     ),
 ]
 

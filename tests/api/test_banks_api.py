@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from sqlalchemy import func, select
 
+from cleanit.adapters.db.models import SeenContent
 from cleanit.adapters.matching.live import MatchIndexes
 from cleanit.services.context import Context
 from tests.world import World, build_world
@@ -219,3 +221,35 @@ def test_large_import_and_nul_characters(client: TestClient, world: World) -> No
         headers=world.auth("reviewer"),
     )
     problem(r, 422, "url")
+
+
+def test_hashing_content_over_http_stores_and_matches_nothing(
+    client: TestClient, world: World
+) -> None:
+    from cleanit.demo.images import KNOWN_TEXT, jpeg, known
+
+    reviewer = world.auth("reviewer")
+    image = base64.b64encode(jpeg(known("blue-squares"))).decode()
+    r = client.post("/api/v1/matching/hashes", json={"content_base64": image}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    signals = {s["signal_type"]: s for s in r.json()["signals"]}
+    assert set(signals) == {"md5", "sha256", "pdq"}
+    assert len(signals["pdq"]["hash"]) == 64 and len(signals["pdq"]["dihedral"]) == 7
+    text = base64.b64encode(KNOWN_TEXT.encode()).decode()
+    r = client.post(
+        "/api/v1/matching/hashes",
+        json={"content_base64": text, "content_type": "text/plain"},
+        headers=reviewer,
+    )
+    kinds = [s["signal_type"] for s in r.json()["signals"]]
+    assert kinds == ["md5", "sha256", "text_minhash"]
+    with world.ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(SeenContent)) == 0
+    bad = client.post("/api/v1/matching/hashes", json={"content_base64": "%%%"}, headers=reviewer)
+    assert problem(bad, 422, "content_base64")["detail"] == "content_base64 is not valid base64"
+    both = client.post(
+        "/api/v1/matching/hashes",
+        json={"content_base64": image, "storage_url": "https://x.example.org/a"},
+        headers=reviewer,
+    )
+    assert "exactly one" in problem(both, 422, "storage_url")["detail"]

@@ -40,6 +40,8 @@ EXPECTED = {
     (S.UNDER_COMPLAINT, E.COMPLAINT_CLOSED_RESTRICTED): S.ACTIONED,
     (S.UNDER_COMPLAINT, E.COMPLAINT_CLOSED_UNRESTRICTED): S.NO_ACTION,
     (S.UNDER_COMPLAINT, E.COMPLAINT_REOPENS): S.OPEN,
+    # TCO Art 4: the host Member State's scrutiny ended the removal order's legal effect.
+    (S.ACTIONED, E.ORDER_LOST_EFFECT): S.NO_ACTION,
 }
 
 # Events that are a decision by a person: on the case, on a proposal, or on a complaint.
@@ -49,6 +51,7 @@ DECISION_EVENTS = {
     E.COMPLAINT_CLOSED_RESTRICTED: S.ACTIONED,
     E.DECIDE_NO_ACTION: S.NO_ACTION,
     E.COMPLAINT_CLOSED_UNRESTRICTED: S.NO_ACTION,
+    E.ORDER_LOST_EFFECT: S.NO_ACTION,  # recorded by a person, decided by the host authority
 }
 
 
@@ -117,9 +120,10 @@ def test_random_event_sequences_follow_the_rules(events: list[CaseEvent], start:
         if event is E.NEW_NOTICE:
             assert nxt not in (S.ACTIONED, S.NO_ACTION) or nxt is state
             assert nxt in OPEN_STATES or nxt is state
-        # A restriction is only lifted by a decided complaint.
+        # A restriction is only lifted by a decided complaint, or when the removal order it
+        # executed loses its legal effect (TCO Art 4).
         if state is S.ACTIONED:
-            assert nxt in (S.ACTIONED, S.UNDER_COMPLAINT)
+            assert nxt in (S.ACTIONED, S.UNDER_COMPLAINT) or event is E.ORDER_LOST_EFFECT
         state = nxt
 
 

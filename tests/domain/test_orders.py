@@ -17,15 +17,18 @@ from cleanit.domain.orders import (
     DEFAULT_ESCALATION_POINTS,
     EU_MEMBER_STATES,
     MAX_CONFIDENTIALITY,
+    MEMBER_STATE_TIMEZONES,
     ORDER_FIELDS,
     TRANSITIONS,
     ClockEvent,
     ClockEventKind,
     OrderClock,
     OrderEvent,
+    OrderInvalid,
     OrderReason,
     OrderState,
     ScrutinyOutcome,
+    canonical_order_json,
     deadline,
     escalation_schedule,
     escalations_due,
@@ -36,8 +39,12 @@ from cleanit.domain.orders import (
     in_timezone,
     member_state,
     next_order_state,
+    parse_order,
+    parse_transmission,
+    receipt_hash,
     scrutiny_due_at,
     scrutiny_request_in_time,
+    split_transmission,
     validate_order,
     validate_order_all,
 )
@@ -703,3 +710,70 @@ def test_a_scrutiny_finding_reinstates_or_annuls(
     assert event_after_scrutiny(state, outcome) is event
     if event is not None:
         next_order_state(state, event)  # always a legal move
+
+
+# --- transmission, receipt, every error at once ------------------------------------------------
+
+NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_transmission_fields_are_split_from_annex_i_and_checked() -> None:
+    raw = order(addressee="host-a", sent_at="2026-03-29T02:29:00+01:00")
+    annex, sent = split_transmission(raw)
+    assert set(sent) == {"addressee", "sent_at"} and "addressee" not in annex
+    t, errors = parse_transmission(sent, issued_at=NOW - HOUR, now=NOW)
+    assert errors == [] and t is not None
+    assert t.addressee == "host-a" and t.sent_at == datetime(2026, 3, 29, 1, 29, tzinfo=UTC)
+    assert t.emergency is False and t.prior_information_at is None
+
+
+def test_transmission_times_must_make_sense() -> None:
+    _, errors = parse_transmission(
+        {"sent_at": (NOW + HOUR).isoformat(), "prior_information_at": "yesterday"},
+        issued_at=None,
+        now=NOW,
+    )
+    assert [f for f, _ in errors] == ["addressee", "sent_at", "prior_information_at"]
+    _, errors = parse_transmission(
+        {"addressee": "host-a", "sent_at": (NOW - 2 * HOUR).isoformat()},
+        issued_at=NOW - HOUR,
+        now=NOW,
+    )
+    assert errors == [("sent_at", "the order cannot have been sent before it was issued")]
+
+
+def test_without_a_known_addressee_urls_are_checked_for_form_only() -> None:
+    draft, errors = parse_order(order(), addressee_domains=None, now=None)
+    assert errors == [] and draft is not None
+    _, errors = parse_order(
+        order(content_urls=["ftp://x.example.org/a"]), addressee_domains=None, now=None
+    )
+    assert [f for f, _ in errors] == ["content_urls[0]"]
+
+
+def test_an_invalid_order_carries_every_error() -> None:
+    errors = validate_order_all(order(reference=None, reasons=["nope"]), addressee_domains=DOMAINS)
+    exc = OrderInvalid(errors)
+    assert exc.errors == errors and exc.field == "reference" and exc.status == 422
+    assert exc.detail.startswith("the removal order has 2 error(s), nothing was stored")
+    with pytest.raises(ValueError):
+        OrderInvalid([])
+
+
+def test_the_receipt_hash_covers_the_order_and_the_instant() -> None:
+    raw = order(issued_at=datetime(2026, 3, 29, 1, 0, tzinfo=UTC))
+    text = canonical_order_json(raw)
+    assert canonical_order_json(dict(reversed(list(raw.items())))) == text  # key order
+    assert '"issued_at":"2026-03-29T01:00:00+00:00"' in text
+    h = receipt_hash(text, NOW)
+    assert len(h) == 64
+    # The same instant in another zone is the same receipt; another instant is not.
+    assert receipt_hash(text, NOW.astimezone(BRUSSELS)) == h
+    assert receipt_hash(text, NOW + timedelta(microseconds=1)) != h
+    assert receipt_hash(text.replace("BE", "FR"), NOW) != h
+
+
+def test_every_member_state_has_a_time_zone() -> None:
+    assert set(MEMBER_STATE_TIMEZONES) == EU_MEMBER_STATES
+    for tz in MEMBER_STATE_TIMEZONES.values():
+        in_timezone(NOW, tz)

@@ -35,6 +35,13 @@ SWEEP = "maintenance.sweep"
 REMATCH = "matching.rematch"
 SYNC_EXCHANGE = "exchanges.sync"
 SEND_EXCHANGE_OPINION = "exchanges.send_opinion"
+MATCH_BATCH_ITEM = "matching.batch_item"
+# Removal orders: reminders at their due times, their webhook, and the minute sweep.
+ESCALATE_ORDER = "orders.escalate"
+SEND_ORDER_ESCALATION = "orders.send_escalation"
+ORDERS_SWEEP = "orders.sweep"
+# Jobs with a higher number run first: an order's hour is the tightest deadline there is.
+ORDER_PRIORITY = 10
 
 DEFAULT_QUEUE = "default"
 
@@ -64,6 +71,31 @@ def defer(
             "scheduled_at": scheduled_at,
         },
     )
+
+
+_DEFER_MANY = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, :priority, NULL, NULL, "
+    "a.value, NULL)::procrastinate_job_to_defer_v1 "
+    "FROM jsonb_array_elements(CAST(:args AS jsonb)) WITH ORDINALITY AS a(value, n) "
+    "ORDER BY a.n))"
+)
+
+
+def defer_many(
+    session: Session,
+    task_name: str,
+    args: list[dict[str, Any]],
+    *,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+) -> None:
+    """Defer one job per ``args`` in the session's current transaction, in one statement
+    (a bulk submission defers up to a thousand jobs at once)."""
+    if args:
+        session.connection().execute(
+            _DEFER_MANY,
+            {"queue": queue, "task": task_name, "priority": priority, "args": json.dumps(args)},
+        )
 
 
 def procrastinate_schema_sql() -> str:

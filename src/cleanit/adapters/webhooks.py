@@ -81,11 +81,14 @@ class HttpWebhookSender:
     def __init__(self, *, timeout: float, allow_private: bool) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
+        # One client for every send: a new one per call costs ~50 ms of TLS set-up
+        # (bench/orders.py). httpx clients are safe to share between threads.
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, url: str, secret: str, body: bytes) -> WebhookResult:
         check_target(url, allow_private=self.allow_private)
         ts = int(time.time())
-        response = httpx.post(
+        response = self._client.post(
             url,
             content=body,
             headers={
@@ -94,7 +97,6 @@ class HttpWebhookSender:
                 SIGNATURE_HEADER: sign(secret, ts, body),
                 "User-Agent": "cleanit-webhooks/1",
             },
-            timeout=self.timeout,
             follow_redirects=False,  # a redirect could lead to a private address
         )
         return WebhookResult(response.status_code, response.text[:2000])

@@ -16,8 +16,11 @@ from cleanit.api.routes import (
     banks,
     cases,
     complaints,
+    investigations,
     notices,
+    orders,
     organisations,
+    preservation,
     registries,
     taxii,
 )
@@ -47,6 +50,9 @@ def create_app(ctx: Context, settings: Settings) -> FastAPI:
     api = APIRouter(prefix="/api/v1", responses=problems.RESPONSES)
     for module in (notices, cases, complaints, registries, organisations, banks):
         api.include_router(module.router)
+    api.include_router(preservation.router)  # preservation holds, threat to life
+    api.include_router(investigations.router)  # law-enforcement requests
+    api.include_router(orders.router)  # TCO removal orders
     app.include_router(api)
     taxii.install(app)
 

@@ -92,7 +92,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+        pairs = exc.errors or ([(exc.field, exc.detail)] if exc.field else [])
+        errors = [{"field": f, "message": m} for f, m in pairs] or None
         return problem(
             exc.status,
             exc.code.replace("-", " ").capitalize(),

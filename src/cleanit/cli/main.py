@@ -24,9 +24,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cleanit.adapters.fetch import shown
 from cleanit.bootstrap import Runtime, build, job_app
 from cleanit.domain.errors import DomainError
-from cleanit.domain.roles import OrgKind, Role
+from cleanit.domain.roles import OrgKind, Principal, Role
 from cleanit.settings import Settings
 
 app = typer.Typer(
@@ -43,7 +44,11 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 demo_app = typer.Typer(help="Invented demo data.", no_args_is_help=True)
 banks_app = typer.Typer(help="Hash banks.", no_args_is_help=True)
 exchanges_app = typer.Typer(help="Feeds that fill banks.", no_args_is_help=True)
+batches_app = typer.Typer(help="Bulk matching submissions.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Evidence packages of preserved content.", no_args_is_help=True)
+orders_app = typer.Typer(
+    help="Removal orders (TCO) and their one-hour clock.", no_args_is_help=True
+)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -54,7 +59,9 @@ for sub, name in (
     (demo_app, "demo"),
     (banks_app, "banks"),
     (exchanges_app, "exchanges"),
+    (batches_app, "batches"),
     (evidence_app, "evidence"),
+    (orders_app, "orders"),
 ):
     app.add_typer(sub, name=name)
 
@@ -466,12 +473,42 @@ def hash_files(
 
 @app.command("match")
 def match_files(
-    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(exists=True, help="Files or folders")
+    ] = None,
+    *,
     org: Annotated[str, typer.Option(help="Match against this organisation's banks")],
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Submit the objects of the organisation's storage listed in this file as a "
+            "batch: CSV lines 'url,storage_url[,content_type]' or JSON lines",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="--batch: follow the progress until every item is matched")
+    ] = True,
+    here: Annotated[
+        bool,
+        typer.Option(help="--batch: match the items in this process instead of in workers"),
+    ] = False,
 ) -> None:
-    """Hash files and match them against the organisation's banks; prints the matches."""
+    """Hash files and match them against the organisation's banks; prints the matches.
+
+    With --batch, the objects listed in the file are fetched from the organisation's own
+    storage and matched by background jobs (``cleanit worker``), or here with --here."""
     from cleanit.services import imports, matching
 
+    if batch is not None:
+        if paths:
+            _fail("give files to match or --batch FILE, not both")
+        _match_batch(batch, org, wait=wait, here=here)
+        return
+    if not paths:
+        _fail("give files or folders to match, or --batch FILE")
     files = _files(paths)
     table = Table(title=f"Matches for {len(files)} file(s)")
     for col in ("file", "bank", "entry", "signal", "distance", "labels", "note"):
@@ -735,6 +772,283 @@ def evidence_verify(
         table.add_row(p.path, p.kind, p.detail)
     err.print(table)
     raise typer.Exit(2)
+
+
+@evidence_app.command("export")
+def evidence_export(
+    hold: Annotated[int, typer.Option(help="The preservation hold's id")],
+    output: Annotated[Path, typer.Option(help="Where to write the zip")],
+    purpose: Annotated[str, typer.Option(help="review, complaint or investigation")],
+    reason: Annotated[str, typer.Option(help="The proceedings, complaint or investigation")],
+) -> None:
+    """Export a hold's evidence package as the local operator (logged with its purpose)."""
+    from cleanit.services import preservation
+
+    if output.exists():
+        _fail(f"{output} exists; choose a new file name")
+    with _operator() as rt:
+        info = preservation.export_evidence(
+            rt.ctx, None, hold, output, purpose=purpose, reason=reason
+        )
+        console.print(f"Wrote {info.path} ({info.files} files), package {info.package_id}.")
+        console.print(f"Manifest SHA256: {info.manifest_sha256}  (recorded in the audit log)")
+
+
+def _match_batch(file: Path, org: str, *, wait: bool, here: bool) -> None:
+    from cleanit.services import imports, matching_batches
+
+    try:
+        parsed = matching_batches.parse_batch_file(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        _fail(f"{file} is not UTF-8 text")
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        try:
+            view = matching_batches.submit_batch(rt.ctx, principal, parsed.items)
+        except matching_batches.BatchInvalid as exc:
+            for field_, message in exc.errors:
+                index = int(field_[6 : field_.index("]")])
+                err.print(f"{file}:{parsed.lines[index]}: {field_}: {message}")
+            _fail(f"nothing was submitted: {len(exc.errors)} problem(s) in {file}")
+        console.print(f"Submitted batch {view.id}: {view.total} object(s).")
+        if here:
+            with _progress() as progress:
+                task = progress.add_task(f"Matching batch {view.id}", total=view.total)
+                for item_id in matching_batches.queued_items(rt.ctx, principal, view.id):
+                    matching_batches.match_batch_item(rt.ctx, item_id)
+                    progress.advance(task)
+        elif wait:
+            _follow(rt, principal, view.id)
+        else:
+            console.print(f"Follow it with: cleanit batches show {view.id} --org {org}")
+            return
+        _print_batch(rt, principal, view.id)
+
+
+def _follow(rt: Runtime, principal: Principal, batch_id: int, poll: float = 1.0) -> None:
+    """A progress bar until every item is matched; Ctrl-C stops watching, not the batch."""
+    import time
+
+    from cleanit.services import matching_batches
+
+    err.print("Waiting for the workers (cleanit worker); Ctrl-C stops watching.")
+    with _progress() as progress:
+        view = matching_batches.get_batch(rt.ctx, principal, batch_id)
+        task = progress.add_task(f"Matching batch {batch_id}", total=view.total)
+        try:
+            while True:
+                progress.update(task, completed=view.done + view.failed)
+                if view.status == "done":
+                    return
+                time.sleep(poll)
+                view = matching_batches.get_batch(rt.ctx, principal, batch_id)
+        except KeyboardInterrupt:
+            err.print(f"Stopped watching; the batch goes on: cleanit batches show {batch_id}")
+            raise typer.Exit(130) from None
+
+
+def _print_batch(rt: Runtime, principal: Principal, batch_id: int) -> None:
+    """The batch's progress and its items that matched or failed; exit 1 if any failed."""
+    from cleanit.services import matching_batches
+
+    view = matching_batches.get_batch(rt.ctx, principal, batch_id)
+    table = Table(title=f"Batch {view.id}: {view.status}")
+    for col in ("#", "storage", "url", "status", "matches", "case", "error"):
+        table.add_column(col, overflow="fold")
+    quiet = offset = 0
+    while True:
+        rows, total = matching_batches.list_items(
+            rt.ctx, principal, batch_id, limit=matching_batches.MAX_PAGE, offset=offset
+        )
+        for r in rows:
+            if r.status == "done" and not r.matches:
+                quiet += 1
+                continue
+            found = ", ".join(
+                f"{m['bank_name']} #{m['entry_id']} ({m['signal_type']} {m['distance']})"
+                for m in r.matches
+            )
+            table.add_row(
+                str(r.position),
+                shown(r.storage_url),
+                r.url or "",
+                r.status,
+                found,
+                "" if r.case_id is None else str(r.case_id),
+                r.error or "",
+            )
+        offset += len(rows)
+        if not rows or offset >= total:
+            break
+    if table.row_count:
+        console.print(table)
+    console.print(
+        f"{view.total} object(s): {view.done} matched ({quiet} without a match), "
+        f"{view.failed} failed, {view.queued} waiting."
+    )
+    if view.failed:
+        raise typer.Exit(1)
+
+
+@batches_app.command("show")
+def batches_show(
+    batch_id: int,
+    org: Annotated[str, typer.Option(help="The organisation that submitted the batch")],
+) -> None:
+    """The progress of a batch and its items that matched or failed."""
+    from cleanit.services import imports
+
+    with _operator() as rt:
+        _print_batch(rt, imports.operator_principal(rt.ctx, org), batch_id)
+
+
+@orgs_app.command("domains")
+def orgs_domains(
+    slug: str,
+    domains: Annotated[list[str], typer.Argument(help="Hosts the provider serves content from")],
+) -> None:
+    """Set the hosts a hosting provider serves content from (a subdomain counts): removal
+    orders may only name URLs there, and matching only fetches storage URLs there."""
+    from cleanit.services import orders
+
+    with _operator() as rt:
+        org = orders.configure_provider(rt.ctx, None, slug, domains=domains)
+        console.print(f"{org.slug} serves content from: {', '.join(org.domains)}.")
+
+
+def _countdown(order: dict[str, object]) -> str:
+    """What the clock says: time left, overdue, paused, or how the order ended."""
+    left = order.get("remaining_seconds")
+    if isinstance(left, int):
+        minutes, seconds = divmod(abs(left), 60)
+        return f"{minutes} min {seconds:02d} s " + ("left" if left >= 0 else "OVERDUE")
+    if order.get("paused"):
+        return "paused (Annex III answered)"
+    if order.get("executed_at"):
+        return "executed " + ("in time" if order.get("executed_in_time") else "LATE")
+    return str(order.get("state"))
+
+
+@orders_app.command("list")
+def orders_list(
+    org: Annotated[str, typer.Option(help="The provider (orders received) or authority (sent)")],
+    state: Annotated[str | None, typer.Option(help="Only orders in this state")] = None,
+) -> None:
+    """Removal orders, the most urgent first, with their countdown."""
+    from cleanit.services import imports, orders
+
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found, total = orders.list_orders(rt.ctx, principal, state=state, limit=200)
+    table = Table(title=f"{total} removal order(s)")
+    for col in ("id", "reference", "authority", "state", "deadline (UTC)", "clock", "URLs"):
+        table.add_column(col, overflow="fold")
+    for o in found:
+        table.add_row(
+            str(o["id"]),
+            str(o["reference"]),
+            f"{o['issuing_authority']} ({o['issuing_member_state']})",
+            str(o["state"]),
+            str(o["deadline_at"] or "-"),
+            _countdown(o),
+            str(len(o["content_urls"])),
+        )
+    console.print(table)
+
+
+@orders_app.command("show")
+def orders_show(
+    order_id: Annotated[str, typer.Argument(help="The order's id")],
+    org: Annotated[str, typer.Option(help="The provider or authority looking")],
+) -> None:
+    """One removal order: its countdown, clock history, replies and reminders."""
+    import uuid
+
+    from cleanit.services import imports, orders
+
+    try:
+        oid = uuid.UUID(order_id)
+    except ValueError:
+        _fail(f"'{order_id}' is not an order id")
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        o = orders.get_order(rt.ctx, principal, oid)
+    console.print(f"[bold]Removal order {o['reference']}[/] ({o['id']})")
+    console.print(
+        f"  from {o['issuing_authority']} ({o['issuing_member_state']}) to {o['addressee']}"
+    )
+    console.print(f"  state: {o['state']}   received: {o['received_at']}")
+    console.print(f"  deadline: {o['deadline_at'] or '-'}   [bold]{_countdown(o)}[/]")
+    if o["missed_at"]:
+        console.print(f"  [red]deadline missed at {o['missed_at']}[/]")
+    console.print(f"  receipt: {o['receipt']['hash']} (verified: {o['receipt']['verified']})")
+    for url in o["content_urls"]:
+        console.print(f"  URL: {url}", markup=False, highlight=False)
+    for e in o["clock"]:
+        console.print(f"  clock: {e['at']} {e['kind']}")
+    for r in o["replies"]:
+        console.print(f"  Annex {r['annex']} sent {r['created_at']}")
+    for x in o["escalations"]:
+        console.print(f"  reminder '{x['label']}' sent {x['sent_at']}")
+
+
+@orders_app.command("configure")
+def orders_configure(
+    org: Annotated[str, typer.Option(help="The hosting provider")],
+    domain: Annotated[
+        list[str] | None, typer.Option(help="A domain it serves content from (repeat)")
+    ] = None,
+    contact_email: Annotated[str | None, typer.Option(help="On-call contact for orders")] = None,
+) -> None:
+    """Where a provider hosts content (orders may only name URLs there) and who is on call."""
+    from cleanit.services import orders
+
+    with _operator() as rt:
+        o = orders.configure_provider(
+            rt.ctx, None, org, domains=domain, contact_email=contact_email
+        )
+        console.print(
+            f"{o.slug}: domains {', '.join(o.domains) or '(none)'}; "
+            f"on-call {o.contact_email or '(none)'}"
+        )
+
+
+@orders_app.command("pre-authorise")
+def orders_pre_authorise(
+    org: Annotated[str, typer.Option(help="The hosting provider")],
+    authority: Annotated[str, typer.Option(help="The competent authority whose orders")],
+    action: Annotated[
+        str, typer.Option(help="disable_access (in all Member States) or remove")
+    ] = "disable_access",
+) -> None:
+    """Execute an authority's removal orders on receipt (decisions marked fully automated)."""
+    from cleanit.domain.decisions import Action
+    from cleanit.services import orders
+
+    if action not in ("disable_access", "remove"):
+        _fail(f"'{action}' is not an execution; use disable_access or remove")
+    with _operator() as rt:
+        p = orders.pre_authorise(rt.ctx, None, authority, action=Action(action), provider_slug=org)
+    console.print(
+        f"Pre-authorisation {p.id}: {p.provider} executes orders of {p.authority} on receipt "
+        f"({p.action})."
+    )
+
+
+@orders_app.command("revoke-pre-authorisation")
+def orders_revoke_pre_authorisation(
+    pre_authorisation_id: Annotated[int, typer.Argument(help="The pre-authorisation's id")],
+    org: Annotated[str, typer.Option(help="The hosting provider")],
+) -> None:
+    """End a pre-authorisation: that authority's next orders wait for a person."""
+    from cleanit.services import orders
+
+    with _operator() as rt:
+        p = orders.revoke_pre_authorisation(rt.ctx, None, pre_authorisation_id, provider_slug=org)
+    console.print(
+        f"Pre-authorisation {p.id} revoked: orders of {p.authority} now wait for a person at "
+        f"{p.provider}."
+    )
 
 
 def main() -> None:

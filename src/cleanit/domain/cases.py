@@ -31,6 +31,9 @@ class CaseEvent(StrEnum):
     COMPLAINT_CLOSED_UNRESTRICTED = "complaint_closed_unrestricted"
     COMPLAINT_REOPENS = "complaint_reopens"
     NEW_NOTICE = "new_notice"
+    # A removal order lost its legal effect (TCO Art 4 scrutiny found an infringement): what
+    # it restricted is reinstated.
+    ORDER_LOST_EFFECT = "order_lost_effect"
 
 
 # The single source of truth for the case life cycle. Any pair not listed is refused.
@@ -55,6 +58,7 @@ TRANSITIONS: dict[tuple[CaseState, CaseEvent], CaseState] = {
     (CaseState.UNDER_COMPLAINT, CaseEvent.COMPLAINT_CLOSED_RESTRICTED): CaseState.ACTIONED,
     (CaseState.UNDER_COMPLAINT, CaseEvent.COMPLAINT_CLOSED_UNRESTRICTED): CaseState.NO_ACTION,
     (CaseState.UNDER_COMPLAINT, CaseEvent.COMPLAINT_REOPENS): CaseState.OPEN,
+    (CaseState.ACTIONED, CaseEvent.ORDER_LOST_EFFECT): CaseState.NO_ACTION,
 }
 
 OPEN_STATES = frozenset({CaseState.OPEN, CaseState.IN_REVIEW, CaseState.AWAITING_APPROVAL})

@@ -16,6 +16,9 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # Every (field, message) when one input has several faults (an order's Annex I
+        # fields, a batch's items): entry points show them all, not just ``field``.
+        self.errors: list[tuple[str, str]] = []
 
 
 class InvalidInput(DomainError):

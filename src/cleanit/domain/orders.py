@@ -11,6 +11,8 @@ existed), so every input is converted to UTC first and converted back only for d
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -183,9 +185,14 @@ def hosted_by(url: str, domains: Collection[str]) -> bool:
     return False
 
 
-def _parse_order(
-    raw: Mapping[str, Any], addressee_domains: Collection[str], now: datetime | None
+def parse_order(
+    raw: Mapping[str, Any], *, addressee_domains: Collection[str] | None, now: datetime | None
 ) -> tuple[OrderDraft | None, list[FieldError]]:
+    """The validated order and no errors, or None and every error as (field path, message).
+
+    ``addressee_domains`` None means the addressee is not known (its own error is reported
+    elsewhere), so the URLs are checked for form only, not for being hosted by it.
+    """
     errors = FieldErrors()
     if not isinstance(raw, Mapping):
         return None, [("body", "must be a JSON object of named fields")]
@@ -302,7 +309,7 @@ def _member_state(r: RawReader, key: str, what: str) -> str | None:
         return None
 
 
-def _content_urls(r: RawReader, domains: Collection[str]) -> tuple[str, ...] | None:
+def _content_urls(r: RawReader, domains: Collection[str] | None) -> tuple[str, ...] | None:
     items = r.items_of(
         "content_urls", what="the exact URL of the content to remove", max_items=MAX_ORDER_URLS
     )
@@ -322,7 +329,7 @@ def _content_urls(r: RawReader, domains: Collection[str]) -> tuple[str, ...] | N
             r.errors.add(path, exc.detail)
             ok = False
             continue
-        if not hosted_by(url, domains):
+        if domains is not None and not hosted_by(url, domains):
             served = ", ".join(sorted(domains)) or "no registered domain"
             r.errors.add(
                 path,
@@ -362,7 +369,7 @@ def validate_order_all(
     raw: Mapping[str, Any], *, addressee_domains: Collection[str], now: datetime | None = None
 ) -> list[FieldError]:
     """Every problem of a raw Annex I order as (field path, message); empty when valid."""
-    return _parse_order(raw, addressee_domains, now)[1]
+    return parse_order(raw, addressee_domains=addressee_domains, now=now)[1]
 
 
 def validate_order(
@@ -373,11 +380,143 @@ def validate_order(
     ``addressee_domains`` are the hosts of the provider the order is addressed to (a URL on a
     subdomain counts). ``now``, when given, refuses orders dated in the future.
     """
-    draft, errors = _parse_order(raw, addressee_domains, now)
+    draft, errors = parse_order(raw, addressee_domains=addressee_domains, now=now)
     if draft is None:
         field_, message = errors[0]
         raise InvalidInput(message, field=field_)
     return draft
+
+
+class OrderInvalid(InvalidInput):
+    """A received order with one or more wrong fields; ``errors`` lists every one of them, so
+    the authority can correct the whole order at once."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        if not errors:
+            raise ValueError("an invalid order has at least one error")
+        first_field = errors[0][0]
+        summary = "; ".join(f"{f}: {m}" for f, m in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        super().__init__(
+            f"the removal order has {len(errors)} error(s), nothing was stored: {summary}{more}",
+            field=first_field,
+        )
+        self.errors: list[FieldError] = list(errors)
+
+
+# --- Transmission ------------------------------------------------------------------------------
+
+# Sent with the Annex I fields but not part of the form: to whom the order goes, when the
+# authority says it sent it, and for a provider's first order (Art 3(2)) when it gave the
+# provider the information on procedures and deadlines, or that it could not (emergency).
+TRANSMISSION_FIELDS = ("addressee", "sent_at", "prior_information_at", "first_order_emergency")
+
+
+@dataclass(frozen=True, slots=True)
+class Transmission:
+    addressee: str  # the hosting provider's slug in this installation
+    sent_at: datetime | None = None  # as stated by the authority (UTC)
+    prior_information_at: datetime | None = None
+    emergency: bool = False
+
+
+def split_transmission(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(Annex I fields, transmission fields) of one received body."""
+    annex = {k: v for k, v in raw.items() if k not in TRANSMISSION_FIELDS}
+    sent = {k: v for k, v in raw.items() if k in TRANSMISSION_FIELDS}
+    return annex, sent
+
+
+def parse_transmission(
+    raw: Mapping[str, Any], *, issued_at: datetime | None, now: datetime
+) -> tuple[Transmission | None, list[FieldError]]:
+    """The transmission fields, checked against the order's issue time and our clock."""
+    errors = FieldErrors()
+    r = RawReader(raw, errors)
+    addressee = r.text(
+        "addressee",
+        required=True,
+        max_len=64,
+        what="the hosting provider the order is addressed to (its identifier here)",
+    )
+    latest = to_utc(now) + CLOCK_SKEW
+    sent_at = r.instant("sent_at", what="") if r.present("sent_at") else None
+    if sent_at is not None and sent_at > latest:
+        errors.add("sent_at", "the order cannot have been sent after it was received")
+    if sent_at is not None and issued_at is not None and sent_at + CLOCK_SKEW < issued_at:
+        errors.add("sent_at", "the order cannot have been sent before it was issued")
+    prior = (
+        r.instant("prior_information_at", what="") if r.present("prior_information_at") else None
+    )
+    if prior is not None and prior > latest:
+        errors.add("prior_information_at", "the information cannot have been given in the future")
+    emergency = r.boolean("first_order_emergency", default=False)
+    if errors:
+        return None, errors.items
+    assert addressee is not None
+    return Transmission(addressee, sent_at, prior, bool(emergency)), []
+
+
+# --- Receipt -------------------------------------------------------------------------------------
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return sorted(value, key=str)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def canonical_order_json(raw: Mapping[str, Any]) -> str:
+    """The order as received, as canonical JSON (sorted keys, no spaces): what is stored and
+    hashed, so the same text comes back from storage and hashes the same."""
+    return json.dumps(
+        raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_value
+    )
+
+
+def receipt_hash(canonical_order: str, received_at: datetime) -> str:
+    """SHA-256 over the canonical order and the instant of receipt (UTC): recorded in the
+    audit chain at receipt, it lets anyone check later what arrived and when."""
+    at = to_utc(received_at, field="received_at").isoformat()
+    return hashlib.sha256(f"{canonical_order}\n{at}".encode()).hexdigest()
+
+
+# Removal orders come before everything else in a provider's review queue (notices: 10-60).
+ORDER_PRIORITY = 0
+
+# How the answers show times to each issuing authority (always also in UTC): the capital's
+# zone, as Annex II asks for the date and time "including the time zone".
+MEMBER_STATE_TIMEZONES: dict[str, str] = {
+    "AT": "Europe/Vienna",
+    "BE": "Europe/Brussels",
+    "BG": "Europe/Sofia",
+    "HR": "Europe/Zagreb",
+    "CY": "Asia/Nicosia",
+    "CZ": "Europe/Prague",
+    "DK": "Europe/Copenhagen",
+    "EE": "Europe/Tallinn",
+    "FI": "Europe/Helsinki",
+    "FR": "Europe/Paris",
+    "DE": "Europe/Berlin",
+    "GR": "Europe/Athens",
+    "HU": "Europe/Budapest",
+    "IE": "Europe/Dublin",
+    "IT": "Europe/Rome",
+    "LV": "Europe/Riga",
+    "LT": "Europe/Vilnius",
+    "LU": "Europe/Luxembourg",
+    "MT": "Europe/Malta",
+    "NL": "Europe/Amsterdam",
+    "PL": "Europe/Warsaw",
+    "PT": "Europe/Lisbon",
+    "RO": "Europe/Bucharest",
+    "SK": "Europe/Bratislava",
+    "SI": "Europe/Ljubljana",
+    "ES": "Europe/Madrid",
+    "SE": "Europe/Stockholm",
+}
 
 
 # --- Life cycle ------------------------------------------------------------------------------

@@ -49,6 +49,21 @@ class Permission(StrEnum):
     READ_BANKS = "banks:read"
     MANAGE_BANKS = "banks:manage"
     MATCH_CONTENT = "matching:run"
+    # Preservation (TCO Art 6): the holds' metadata; opening the content, always with a
+    # purpose; extending a hold on a reasoned request.
+    READ_PRESERVATION = "preservation:read"
+    ACCESS_PRESERVED = "preservation:access"
+    EXTEND_PRESERVATION = "preservation:extend"
+    # Law-enforcement requests (Clean IT BP10) and threat-to-life referrals (TCO Art 14(5)).
+    SUBMIT_INVESTIGATION = "investigations:submit"
+    READ_INVESTIGATIONS = "investigations:read"
+    DECIDE_INVESTIGATION = "investigations:decide"
+    REFER_THREAT_TO_LIFE = "threat_to_life:refer"
+    # Removal orders (TCO Art 3): authorities issue them (and clarify, renew holds); the
+    # addressee's reviewers execute them, answer with Annex III and pre-authorise execution.
+    ISSUE_ORDERS = "orders:issue"
+    READ_ORDERS = "orders:read"
+    EXECUTE_ORDERS = "orders:execute"
 
 
 _STAFF_READ = {Permission.READ_NOTICES, Permission.READ_CASES}
@@ -73,6 +88,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             *_STAFF_READ,
             Permission.ASSESS_ILLEGAL,
             Permission.CONFIRM_ILLEGAL,
+            # Only on holds it has standing in (it issued the order, notified or asked).
+            Permission.READ_PRESERVATION,
+            Permission.ACCESS_PRESERVED,
+            Permission.EXTEND_PRESERVATION,
+            Permission.SUBMIT_INVESTIGATION,
+            Permission.READ_INVESTIGATIONS,
+            Permission.ISSUE_ORDERS,
+            Permission.READ_ORDERS,
         }
     ),
     # Provider staff submit own-initiative notices (what they found themselves).
@@ -85,6 +108,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DECIDE,
             Permission.READ_BANKS,
             Permission.MATCH_CONTENT,
+            Permission.REFER_THREAT_TO_LIFE,
+            Permission.READ_ORDERS,
+            Permission.EXECUTE_ORDERS,
         }
     ),
     Role.LEGAL: frozenset(
@@ -99,10 +125,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_BANKS,
             Permission.MANAGE_BANKS,
             Permission.MATCH_CONTENT,
+            # The provider's lawyers open preserved data (with a purpose), record a court's
+            # extension and answer law-enforcement requests.
+            Permission.READ_PRESERVATION,
+            Permission.ACCESS_PRESERVED,
+            Permission.EXTEND_PRESERVATION,
+            Permission.READ_INVESTIGATIONS,
+            Permission.DECIDE_INVESTIGATION,
+            Permission.REFER_THREAT_TO_LIFE,
+            Permission.READ_ORDERS,
+            Permission.EXECUTE_ORDERS,
         }
     ),
     Role.COMPLAINTS_OFFICER: frozenset(
-        {*_STAFF_READ, Permission.READ_COMPLAINTS, Permission.DECIDE_COMPLAINT}
+        {
+            *_STAFF_READ,
+            Permission.READ_COMPLAINTS,
+            Permission.DECIDE_COMPLAINT,
+            Permission.READ_ORDERS,
+        }
     ),
     Role.ORG_ADMIN: frozenset(
         {
@@ -114,10 +155,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_BANKS,
             Permission.MANAGE_BANKS,
             Permission.MATCH_CONTENT,
+            # The platform's integration uploads the removed content to its hold.
+            Permission.READ_PRESERVATION,
+            Permission.READ_ORDERS,
         }
     ),
     Role.AUDITOR: frozenset(
-        {*_STAFF_READ, Permission.READ_AUDIT, Permission.READ_COMPLAINTS, Permission.READ_BANKS}
+        {
+            *_STAFF_READ,
+            Permission.READ_AUDIT,
+            Permission.READ_COMPLAINTS,
+            Permission.READ_BANKS,
+            # Metadata and the access log of holds, never their content.
+            Permission.READ_PRESERVATION,
+            Permission.READ_INVESTIGATIONS,
+            Permission.READ_ORDERS,
+        }
     ),
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select
@@ -17,14 +19,18 @@ from cleanit.adapters.db.models import (
     Notice,
     NoticeCase,
     PlatformAction,
+    RemovalOrder,
+    RemovalOrderItem,
     User,
 )
 from cleanit.domain.cases import CaseEvent, CaseState, next_state
 from cleanit.domain.errors import InvalidInput, NotFound
+from cleanit.domain.orders import PENDING_STATES, OrderClock
 from cleanit.domain.roles import OrgKind, Permission, Principal
 from cleanit.services import audit
 from cleanit.services.authz import require
 from cleanit.services.context import Context
+from cleanit.services.order_followups import clock_of
 
 
 def visible_case(s: Session, principal: Principal, case_id: int, *, lock: bool = False) -> Case:
@@ -190,8 +196,80 @@ def case_record(ctx: Context, principal: Principal, case_id: int) -> dict[str, A
             ]
             if is_provider
             else [],
+            # The 1-hour clock of a pending removal order on the content (provider only).
+            "removal_order": _order_clocks(s, ctx, principal, [case.id]).get(case.id)
+            if is_provider
+            else None,
         }
         return record
+
+
+def order_clocks(
+    ctx: Context, principal: Principal, case_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """For the queue: case id → the most urgent pending removal order on it, with its clock
+    (``order_clock``). Only the provider's own people who read orders see them; for anyone
+    else, and for cases without a pending order, nothing."""
+    with ctx.sessions() as s:
+        return _order_clocks(s, ctx, principal, case_ids)
+
+
+def _order_clocks(
+    s: Session, ctx: Context, principal: Principal, case_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    if (
+        not case_ids
+        or principal.org_kind is not OrgKind.HOSTING_PROVIDER
+        or not principal.can(Permission.READ_ORDERS)
+    ):
+        return {}
+    rows = s.execute(
+        select(RemovalOrderItem.case_id, RemovalOrder)
+        .join(RemovalOrder, RemovalOrder.id == RemovalOrderItem.order_id)
+        .where(
+            RemovalOrderItem.case_id.in_(list(case_ids)),
+            RemovalOrder.provider_id == principal.organisation_id,
+            RemovalOrder.state.in_([st.value for st in PENDING_STATES]),
+        )
+        .order_by(RemovalOrder.id)
+    ).all()
+    now = ctx.now()
+    clocks: dict[int, OrderClock] = {}
+    found: dict[int, dict[str, Any]] = {}
+    for case_id, order in rows:
+        if order.id not in clocks:
+            clocks[order.id] = clock_of(s, order)
+        view = order_clock(order, clocks[order.id], now)
+        current = found.get(case_id)
+        if current is None or _urgency(view) < _urgency(current):
+            found[case_id] = view
+    return found
+
+
+def order_clock(order: RemovalOrder, clock: OrderClock, now: datetime) -> dict[str, Any]:
+    """What the case page and the queue show of a pending order: computed from its clock,
+    so ``remaining_seconds`` is negative once the hour has passed, and both are null while an
+    Annex III answer has the clock paused."""
+    remaining = clock.remaining(now)
+    deadline = clock.deadline
+    return {
+        "id": str(order.public_id),
+        "reference": order.reference,
+        "state": order.state,
+        "deadline": deadline.astimezone(UTC).isoformat() if deadline is not None else None,
+        "remaining_seconds": int(remaining.total_seconds()) if remaining is not None else None,
+        "overdue": remaining is not None and remaining.total_seconds() < 0,
+        "paused": clock.paused,
+        "execution_requested_at": order.execution_requested_at.astimezone(UTC).isoformat()
+        if order.execution_requested_at is not None
+        else None,
+    }
+
+
+def _urgency(view: dict[str, Any]) -> tuple[bool, int]:
+    """Running clocks first, the least time left first."""
+    left = view["remaining_seconds"]
+    return (left is None, left if isinstance(left, int) else 0)
 
 
 def case_summary(case: Case) -> dict[str, Any]:

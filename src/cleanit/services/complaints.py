@@ -30,7 +30,7 @@ from cleanit.domain.decisions import (
 )
 from cleanit.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from cleanit.domain.roles import Permission, Principal
-from cleanit.services import audit
+from cleanit.services import audit, order_followups
 from cleanit.services.authz import require, require_member
 from cleanit.services.context import Context
 from cleanit.services.decisions import put_in_force
@@ -219,6 +219,7 @@ def decide_complaint(
             s.flush()
             c.new_decision_id = replacement.id
             put_in_force(s, ctx, replacement, case, replaces=original)
+            order_followups.complaint_decided(s, ctx, c, principal)  # TCO Art 10
         if c.contact_email:
             queue_message(
                 s,

@@ -10,10 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cleanit.adapters.fetch import ContentFetcher, HttpContentFetcher
 from cleanit.adapters.mail import Mailer
 from cleanit.adapters.matching.live import MatchIndexes
 from cleanit.adapters.passwords import Passwords
+from cleanit.adapters.signals import DEFAULT_MAX_BYTES
+from cleanit.adapters.vault import MemoryVault, Vault
 from cleanit.adapters.webhooks import WebhookSender
+from cleanit.domain.orders import DEFAULT_ESCALATION_POINTS
 from cleanit.domain.roles import Principal
 
 
@@ -64,6 +68,17 @@ class Context:
     # Outgoing calls (exchange APIs) may reach private and loopback addresses: local fakes
     # and tests only (settings.allow_private_webhook_targets; webhooks keep their own flag).
     allow_private_targets: bool = False
+    # Downloads content from a platform's own storage for matching (storage URLs, batches);
+    # bounded by ``max_content_bytes`` (settings.max_content_bytes).
+    fetcher: ContentFetcher = field(default_factory=HttpContentFetcher)
+    max_content_bytes: int = DEFAULT_MAX_BYTES
+    # Encrypted store of preserved content. The default keeps blobs in memory (tests); the
+    # composition root wires a FileVault with the configured key.
+    vault: Vault = field(default_factory=MemoryVault)
+    # Art 14(5) referrals go here when no competent authority of the Member State is known.
+    europol_email: str = "europol-referrals@example.invalid"
+    # Removal orders: how long before the deadline the provider's on-call contact is reminded.
+    order_escalation_points: tuple[timedelta, ...] = DEFAULT_ESCALATION_POINTS
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

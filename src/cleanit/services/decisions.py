@@ -35,7 +35,7 @@ from cleanit.domain.errors import Conflict, InvalidInput, NotFound, PrincipleVio
 from cleanit.domain.notices import SourceType
 from cleanit.domain.roles import Permission, Principal
 from cleanit.domain.statements import StatementInput, build_statement, render_text
-from cleanit.services import audit
+from cleanit.services import audit, preservation
 from cleanit.services.assessments import basis_reference
 from cleanit.services.authz import require, require_member
 from cleanit.services.cases import visible_case
@@ -202,9 +202,19 @@ def _source_of(s: Session, case: Case) -> str:
 
 
 def put_in_force(
-    s: Session, ctx: Context, d: Decision, case: Case, replaces: Decision | None = None
+    s: Session,
+    ctx: Context,
+    d: Decision,
+    case: Case,
+    replaces: Decision | None = None,
+    *,
+    inform_uploader: bool = True,
 ) -> Statement | None:
-    """Make the decision effective and start everything that follows from it."""
+    """Make the decision effective and start everything that follows from it.
+
+    ``inform_uploader`` False keeps the statement of reasons from the content provider for
+    now (a removal order's confidentiality hold, TCO Art 11(3)); it is stored all the same.
+    """
     now = ctx.now()
     d.status = DecisionStatus.IN_FORCE.value
     d.in_force_at = now
@@ -219,12 +229,13 @@ def put_in_force(
     previously_restricted = replaces is not None and Action(replaces.action) in RESTRICTIVE_ACTIONS
     statement = None
     if restrictive or previously_restricted:
-        statement = _statement(s, ctx, d, case, item, provider, replaces)
+        statement = _statement(s, ctx, d, case, item, provider, replaces, inform_uploader)
     if restrictive:
         queue_platform_action(s, ctx, decision=d, item=item, kind="restrict", action=d.action)
     elif previously_restricted:
         queue_platform_action(s, ctx, decision=d, item=item, kind="reinstate", action="reinstate")
     _tell_notifiers(s, ctx, d, case, provider)
+    preservation.preserve_for_decision(s, ctx, d, case)  # TCO Art 6: content taken down
     audit.record(
         s,
         "system",
@@ -250,6 +261,7 @@ def _statement(
     item: ContentItem,
     provider: Organisation,
     replaces: Decision | None,
+    inform_uploader: bool = True,
 ) -> Statement:
     basis_id = d.assessment_id or (replaces.assessment_id if replaces else None)
     basis = s.get(Assessment, basis_id) if basis_id else None
@@ -294,7 +306,7 @@ def _statement(
     )
     s.add(st)
     s.flush()
-    if item.uploader_email:
+    if item.uploader_email and inform_uploader:
         queue_message(
             s,
             kind="statement_of_reasons",

@@ -18,7 +18,7 @@ from cleanit.adapters.db.models import (
     PlatformAction,
 )
 from cleanit.domain.cases import OPEN_STATES, CaseState
-from cleanit.services import audit, matching
+from cleanit.services import audit, matching, preservation
 from cleanit.services.context import Context
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -31,6 +31,7 @@ class SweepReport:
     idempotency_keys_dropped: int
     jobs_redeferred: int
     seen_content_purged: int = 0
+    preservation_holds_expired: int = 0
 
 
 def sweep(ctx: Context) -> SweepReport:
@@ -85,8 +86,14 @@ def sweep(ctx: Context) -> SweepReport:
             jobs.defer(s, jobs.SEND_PLATFORM_ACTION, {"platform_action_id": pid})
         # Signals of content seen for retroactive matching are kept only so long.
         purged = matching.purge_seen_content(s, ctx)
+        # Preserved content past its expiry (TCO Art 6) is deleted and the deletion audited.
+        holds_expired = preservation.expire_due(s, ctx)
         report = SweepReport(
-            erased or 0, dropped or 0, len(stalled_msgs) + len(stalled_actions), purged
+            erased or 0,
+            dropped or 0,
+            len(stalled_msgs) + len(stalled_actions),
+            purged,
+            holds_expired,
         )
         if erased:
             audit.record(

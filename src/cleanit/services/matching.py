@@ -72,6 +72,7 @@ from cleanit.services.context import Context
 from cleanit.services.decisions import put_in_force
 from cleanit.services.outbox import queue_message
 from cleanit.services.registries import clause_reference, clause_version_in_force
+from cleanit.services.storage_urls import fetch_storage_object
 
 MAX_LOOKUP_HASHES = 1000
 
@@ -719,6 +720,27 @@ def _content_signals(results: list[HashResult]) -> dict[SignalType, list[str]]:
     return out
 
 
+def hash_content(
+    ctx: Context,
+    principal: Principal,
+    *,
+    data: bytes | None = None,
+    storage_url: str | None = None,
+    content_type: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[HashResult]:
+    """The signals of some content, nothing stored and nothing matched (so a platform can
+    hash once and look up, share or list the hashes itself)."""
+    require(principal, Permission.MATCH_CONTENT)
+    if (data is None) == (storage_url is None):
+        raise InvalidInput("give exactly one of: the content, a storage URL", field="content")
+    if storage_url is not None:
+        fetched = fetch_storage_object(ctx, principal, storage_url, max_bytes=max_bytes)
+        data, content_type = fetched.data, content_type or fetched.content_type
+    assert data is not None
+    return hash_content_bytes(data, content_type, max_bytes=max_bytes)
+
+
 def match_content(
     ctx: Context,
     principal: Principal,
@@ -728,16 +750,25 @@ def match_content(
     url: str | None = None,
     content_type: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    storage_url: str | None = None,
 ) -> ContentMatchResult:
     """Hash the content, match it, record the evidence and open a case for review matches.
 
+    The content is ``data``, the file at ``path``, or the object at ``storage_url`` in the
+    caller's own storage (on its organisation's domains; fetched within ``max_bytes``).
     A case is opened (or joined) only when the URL of the content is given and the caller
     is a hosting provider (the case is about content on its service).
     """
     require(principal, Permission.MATCH_CONTENT)
-    if (data is None) == (path is None):
-        raise InvalidInput("give the content or the path of a file, not both", field="content")
+    if sum(x is not None for x in (data, path, storage_url)) != 1:
+        raise InvalidInput(
+            "give exactly one of: the content, the path of a file, a storage URL",
+            field="content",
+        )
     canonical_url = normalise_hash(SignalType.URL, url, field="url") if url is not None else None
+    if storage_url is not None:
+        fetched = fetch_storage_object(ctx, principal, storage_url, max_bytes=max_bytes)
+        data, content_type = fetched.data, content_type or fetched.content_type
     if data is not None:
         results = hash_content_bytes(data, content_type, max_bytes=max_bytes)
     else:

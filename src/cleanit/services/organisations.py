@@ -13,6 +13,7 @@ from cleanit.adapters.db.models import ApiToken, Organisation, User
 from cleanit.adapters.passwords import digest, new_secret
 from cleanit.adapters.webhooks import UnsafeTarget, check_target
 from cleanit.domain.errors import Conflict, InvalidInput, NotFound
+from cleanit.domain.notices import EU_EEA
 from cleanit.domain.roles import OrgKind, Permission, Principal, Role, check_roles_fit
 from cleanit.services import audit
 from cleanit.services.authz import check_password, require, require_member
@@ -30,10 +31,16 @@ def create_organisation(
     kind: OrgKind,
     contact_email: str | None = None,
     webhook_url: str | None = None,
+    country: str | None = None,
 ) -> Organisation:
-    """Operator use case (CLI, demo seed): there is no API to create organisations."""
+    """Operator use case (CLI, demo seed): there is no API to create organisations.
+
+    ``country``: the EU/EEA Member State of a competent authority (threat-to-life referrals
+    for that Member State go to it)."""
     if not _SLUG.match(slug):
         raise InvalidInput("slug: 2-63 lower-case letters, digits or dashes", field="slug")
+    if country is not None and country.strip().upper() not in EU_EEA:
+        raise InvalidInput("country: an EU/EEA country code such as 'DE'", field="country")
     with ctx.transaction() as s:
         if s.scalar(select(Organisation.id).where(Organisation.slug == slug)):
             raise Conflict(f"an organisation '{slug}' already exists", field="slug")
@@ -44,6 +51,7 @@ def create_organisation(
             contact_email=contact_email,
             webhook_url=webhook_url,
             webhook_secret=new_secret() if webhook_url else None,
+            country=country.strip().upper() if country else None,
         )
         s.add(org)
         s.flush()

@@ -20,7 +20,7 @@ from cleanit.adapters.db.models import ContentItem, Decision, Organisation, Plat
 from cleanit.adapters.webhooks import UnsafeTarget
 from cleanit.domain.errors import Conflict, NotFound
 from cleanit.domain.roles import Permission, Principal
-from cleanit.services import audit
+from cleanit.services import audit, order_followups
 from cleanit.services.authz import require, require_member
 from cleanit.services.context import Context
 
@@ -82,6 +82,8 @@ def _acknowledge(s: Session, ctx: Context, pa: PlatformAction, actor: Principal 
         organisation_id=pa.provider_id,
         at=ctx.now(),
     )
+    # A removal order is executed when the platform confirms (its Annex II goes out then).
+    order_followups.platform_confirmed(s, ctx, pa, actor)
 
 
 def send_platform_action(ctx: Context, platform_action_id: int) -> str:

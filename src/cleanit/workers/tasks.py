@@ -12,7 +12,15 @@ from typing import Any
 import procrastinate
 
 from cleanit.adapters import jobs
-from cleanit.services import exchanges, maintenance, matching, outbox, platform
+from cleanit.services import (
+    exchanges,
+    maintenance,
+    matching,
+    matching_batches,
+    orders,
+    outbox,
+    platform,
+)
 from cleanit.services.context import Context
 
 RETRY = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
@@ -27,6 +35,22 @@ def register(app: procrastinate.App, ctx: Context) -> None:
     def send_platform_action(platform_action_id: int) -> str:
         return platform.send_platform_action(ctx, platform_action_id)
 
+    # Removal orders: a reminder at its due time (idempotent: each fires once whoever runs
+    # it), its webhook, and every minute a sweep that catches anything a lost job missed.
+    @app.task(name=jobs.ESCALATE_ORDER, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def escalate_order(order_id: int) -> int:
+        return orders.escalate_due(ctx, order_id)
+
+    @app.task(name=jobs.SEND_ORDER_ESCALATION, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def send_order_escalation(escalation_id: int) -> str:
+        return orders.send_escalation_webhook(ctx, escalation_id)
+
+    @app.periodic(cron="* * * * *", periodic_id="orders")
+    @app.task(name=jobs.ORDERS_SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.ORDERS_SWEEP)
+    def orders_sweep(timestamp: int) -> dict[str, int]:
+        report = orders.sweep(ctx)
+        return {"escalations": report.escalations, "holds_released": report.holds_released}
+
     @app.task(name=jobs.REMATCH, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
     def rematch(bank_id: int, first_entry_id: int, last_entry_id: int) -> dict[str, int]:
         report = matching.rematch(ctx, bank_id, first_entry_id, last_entry_id)
@@ -40,6 +64,10 @@ def register(app: procrastinate.App, ctx: Context) -> None:
     @app.task(name=jobs.SEND_EXCHANGE_OPINION, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
     def send_exchange_opinion(opinion_id: int) -> str:
         return exchanges.send_opinion(ctx, opinion_id)
+
+    @app.task(name=jobs.MATCH_BATCH_ITEM, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def match_batch_item(item_id: int) -> str:
+        return matching_batches.match_batch_item(ctx, item_id)
 
     @app.periodic(cron="*/5 * * * *", periodic_id="sweep")
     @app.task(name=jobs.SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.SWEEP)

@@ -46,6 +46,13 @@ class Organisation(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # ISO country code of a competent authority (threat-to-life referrals find it by this).
+    country: Mapped[str | None] = mapped_column(String(2))
+    # The hosts a hosting provider serves content from (a subdomain counts): removal orders
+    # may only name URLs on them.
+    domains: Mapped[list[str]] = mapped_column(
+        ARRAY(String(253)), default=list, server_default=sql_text("'{}'")
+    )
 
 
 class User(Base):
@@ -488,3 +495,309 @@ class ExchangeOpinion(Base):
     sent_to: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- preservation (TCO Art 6), investigations, threat to life (migration 0006) ------------
+
+
+class PreservationHold(Base):
+    """Removed content and related data kept, encrypted, for 6 months (docs/preservation.md)."""
+
+    __tablename__ = "preservation_holds"
+    __table_args__ = (Index("ix_preservation_holds_due", "status", "expires_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
+    content_item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id"))
+    # The removal order that caused the hold (no FK: the orders table is migration 0007's).
+    removal_order_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Competent authorities with standing (issued the order, notified, asked, were referred
+    # to): they may open the hold with a purpose and ask for its extension.
+    authority_org_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list)
+    status: Mapped[str] = mapped_column(String(16))  # active | expired
+    # Each preserved item: name, media_type, source, preserved_at and its vault BlobRef.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    preserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    extensions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_by: Mapped[str] = mapped_column(String(200))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PreservationAccess(Base):
+    """Every read of preserved data: who, when, for what purpose, which items."""
+
+    __tablename__ = "preservation_accesses"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("preservation_holds.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(Text)
+    items: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    accessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InvestigationRequest(Base):
+    """A law-enforcement request to preserve or disclose data, and the provider's answer."""
+
+    __tablename__ = "investigation_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    authority_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("preservation_holds.id"))
+    requesting_authority: Mapped[str] = mapped_column(String(300))
+    reference: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # domain.investigations.RequestKind
+    legal_basis: Mapped[str] = mapped_column(Text)
+    provision: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    scope: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # open | decided
+    decision: Mapped[str | None] = mapped_column(String(16))  # RequestDecision
+    decided_categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    reasons: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class InvestigationDisclosure(Base):
+    """One hand-over of data under a decided request (always inside its scope)."""
+
+    __tablename__ = "investigation_disclosures"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("investigation_requests.id"), index=True)
+    categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    note: Mapped[str] = mapped_column(Text)
+    disclosed_by: Mapped[str] = mapped_column(String(200))
+    disclosed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ThreatToLifeReferral(Base):
+    """Art 14(5): content that threatens life, sent at once to an authority or Europol."""
+
+    __tablename__ = "threat_to_life_referrals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("preservation_holds.id"))
+    member_state: Mapped[str | None] = mapped_column(String(2))
+    recipient_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    reasons: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # SHA-256 of the message body sent: what was handed over, fixed in the audit log.
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    referred_by: Mapped[str] = mapped_column(String(200))
+    referred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RemovalOrder(Base):
+    """A removal order (TCO Art 3) as received from a competent authority, and its progress.
+
+    ``received_at`` is our clock at receipt and starts the hour; ``sent_at`` is what the
+    authority says. ``received_body`` is the order exactly as received (canonical JSON) and
+    ``receipt_hash`` its SHA-256 with ``received_at``, also written to the audit chain.
+    """
+
+    __tablename__ = "removal_orders"
+    __table_args__ = (
+        UniqueConstraint("authority_id", "reference"),
+        Index("ix_removal_orders_provider", "provider_id", "state", "deadline_at"),
+        Index("ix_removal_orders_pending", "state", "deadline_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    reference: Mapped[str] = mapped_column(String(100))
+    issuing_authority: Mapped[str] = mapped_column(String(300))
+    issuing_member_state: Mapped[str] = mapped_column(String(2))
+    host_member_state: Mapped[str] = mapped_column(String(2))
+    cross_border: Mapped[bool] = mapped_column(Boolean)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    content_urls: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    locating_details: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    additional_reasons: Mapped[str | None] = mapped_column(Text)
+    withhold_information: Mapped[bool] = mapped_column(Boolean)
+    confidentiality_days: Mapped[int | None] = mapped_column(Integer)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    redress_information: Mapped[str] = mapped_column(Text)
+    received_body: Mapped[str] = mapped_column(Text)
+    receipt_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))
+    # The deadline in force (None while an Annex III obstacle is open or once closed).
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first deadline that passed without execution or an answer: recorded, never erased.
+    missed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    execution_action: Mapped[str | None] = mapped_column(String(32))
+    execution_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    execution_requested_by: Mapped[str | None] = mapped_column(String(200))
+    # When the platform confirmed the last item: the time of execution (Annex II).
+    executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    executed_in_time: Mapped[bool | None] = mapped_column(Boolean)
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    inability_reason: Mapped[str | None] = mapped_column(String(32))
+    # Art 3(2): the provider's first order, and whether the authority informed it 12 h ahead.
+    first_order: Mapped[bool] = mapped_column(Boolean)
+    prior_info_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_order_notice_ok: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RemovalOrderItem(Base):
+    """One URL of an order: its content item, case, the authority's finding and our decision."""
+
+    __tablename__ = "removal_order_items"
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id"), primary_key=True)
+    content_item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"))
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reinstated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reinstated_after: Mapped[str | None] = mapped_column(String(16))  # complaint | scrutiny
+
+
+class RemovalOrderClockEvent(Base):
+    """The order clock's history (domain.orders.OrderClock is computed from it)."""
+
+    __tablename__ = "removal_order_clock_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RemovalOrderEscalation(Base):
+    """A reminder sent to the provider's on-call contact; the key makes each fire once."""
+
+    __tablename__ = "removal_order_escalations"
+    __table_args__ = (UniqueConstraint("order_id", "key"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    missed: Mapped[bool] = mapped_column(Boolean)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # The platform webhook, when the provider has one: pending | sent | failed.
+    webhook_status: Mapped[str | None] = mapped_column(String(16))
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RemovalOrderReply(Base):
+    """An Annex II confirmation or Annex III answer, as sent to the issuing authority."""
+
+    __tablename__ = "removal_order_replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id"), index=True)
+    annex: Mapped[str] = mapped_column(String(8))  # "II" | "III"
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RemovalOrderScrutiny(Base):
+    """Art 4: the host Member State's scrutiny of a cross-border order, and its outcome."""
+
+    __tablename__ = "removal_order_scrutinies"
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id"), primary_key=True)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_in_time: Mapped[bool] = mapped_column(Boolean)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class RemovalOrderHold(Base):
+    """Art 11(3): the uploader is not told until ``info_due_at``; then the sweep tells them."""
+
+    __tablename__ = "removal_order_holds"
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id"), primary_key=True)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_days: Mapped[int] = mapped_column(Integer)
+    extension_days: Mapped[int | None] = mapped_column(Integer)
+    renewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    renewal_reasons: Mapped[str | None] = mapped_column(Text)
+    info_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    info_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RemovalOrderPreAuthorisation(Base):
+    """A provider's standing decision to execute one authority's orders on receipt."""
+
+    __tablename__ = "removal_order_preauthorisations"
+    __table_args__ = (UniqueConstraint("provider_id", "authority_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    authority_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    action: Mapped[str] = mapped_column(String(32))  # disable_access | remove
+    authorised_by: Mapped[str] = mapped_column(String(200))
+    authorised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- bulk matching submissions (migration 0008) --------------------------------------------
+
+
+class MatchingBatch(Base):
+    """Content a platform submitted for matching in bulk; each item is matched by a job."""
+
+    __tablename__ = "matching_batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # Who submitted it: the items are matched as this principal (label, roles, user, token).
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MatchingBatchItem(Base):
+    """One object of a batch: where it is, and the outcome of matching it."""
+
+    __tablename__ = "matching_batch_items"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "position"),
+        Index("ix_matching_batch_items_status", "batch_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("matching_batches.id"))
+    position: Mapped[int] = mapped_column(Integer)  # index in the submitted list, from 0
+    url: Mapped[str | None] = mapped_column(Text)  # where the content is published, as given
+    storage_url: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # queued | done | failed
+    md5: Mapped[str | None] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    # The ContentMatchResult's matches (list of objects) and notes (list of strings).
+    matches: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    notes: Mapped[list[str] | None] = mapped_column(JSONB)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

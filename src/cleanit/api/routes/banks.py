@@ -8,13 +8,13 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cleanit.api.schemas import In, Page
 from cleanit.api.security import Caller, Ctx
 from cleanit.domain.errors import InvalidInput
-from cleanit.services import banks, exchanges, matching
+from cleanit.services import banks, exchanges, matching, matching_batches
 
 router = APIRouter(tags=["banks"])
 
@@ -118,7 +118,16 @@ class LookupIn(In):
 
 class ContentMatchIn(In):
     model_config = ConfigDict(str_max_length=None)
-    content_base64: str = Field(description="The file, base64-encoded (bounded by the body limit)")
+    content_base64: str | None = Field(
+        default=None,
+        description="The file, base64-encoded (bounded by the body limit); or give storage_url",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        max_length=8192,
+        description="Where the object is in your own storage (a host of your organisation's "
+        "domains); fetched within the configured content limit, no redirects followed",
+    )
     url: str | None = Field(default=None, max_length=8192, description="Where the content is")
     content_type: str | None = Field(default=None, max_length=200)
 
@@ -220,6 +229,55 @@ def lookup(body: LookupIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     }
 
 
+def _content_source(body: ContentMatchIn, request: Request) -> tuple[str, dict[str, Any]]:
+    """Which field holds the content, and the service arguments for it."""
+    if (body.content_base64 is None) == (body.storage_url is None):
+        raise InvalidInput(
+            "give exactly one of content_base64 (the file itself) and storage_url (where it "
+            "is in your storage)",
+            field="content_base64" if body.content_base64 is None else "storage_url",
+        )
+    settings = request.app.state.settings
+    if body.storage_url is not None:
+        return "storage_url", {
+            "storage_url": body.storage_url,
+            "max_bytes": settings.max_content_bytes,
+        }
+    try:
+        data = base64.b64decode(body.content_base64 or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("content_base64 is not valid base64", field="content_base64") from None
+    return "content_base64", {"data": data, "max_bytes": settings.max_body_bytes}
+
+
+@router.post(
+    "/matching/hashes",
+    summary="Hash content (no matching, nothing stored): MD5, SHA-256, PDQ, vPDQ, text MinHash",
+)
+def hash_content(
+    body: ContentMatchIn, request: Request, ctx: Ctx, caller: Caller
+) -> dict[str, Any]:
+    source, content = _content_source(body, request)
+    try:
+        results = matching.hash_content(ctx, caller, content_type=body.content_type, **content)
+    except InvalidInput as exc:
+        if exc.field == "file":
+            exc.field = source
+        raise
+    return {
+        "signals": [
+            {
+                "signal_type": r.signal_type.value,
+                "hash": r.hash.value if r.hash else None,
+                "quality": r.quality,
+                "dihedral": [h.value for h in r.dihedral[1:]],
+                "notes": list(r.notes),
+            }
+            for r in results
+        ]
+    }
+
+
 @router.post(
     "/matching/content",
     summary="Hash content, match it against your banks and open a case for review matches",
@@ -227,18 +285,14 @@ def lookup(body: LookupIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
 def match_content(
     body: ContentMatchIn, request: Request, ctx: Ctx, caller: Caller
 ) -> dict[str, Any]:
-    try:
-        data = base64.b64decode(body.content_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("content_base64 is not valid base64", field="content_base64") from None
-    limit = request.app.state.settings.max_body_bytes
+    source, content = _content_source(body, request)
     try:
         result = matching.match_content(
-            ctx, caller, data=data, url=body.url, content_type=body.content_type, max_bytes=limit
+            ctx, caller, url=body.url, content_type=body.content_type, **content
         )
     except InvalidInput as exc:
         if exc.field == "file":  # the hasher names the file; here it is this field
-            exc.field = "content_base64"
+            exc.field = source
         raise
     return asdict(result)
 
@@ -276,3 +330,94 @@ def report_opinion(
 ) -> OpinionOut:
     view = exchanges.report_opinion(ctx, caller, entry_id, body.opinion, bank_id=bank_id)
     return OpinionOut(**asdict(view))
+
+
+class BatchItemIn(In):
+    storage_url: str = Field(
+        max_length=8192, description="Where the object is in your own storage (your domains)"
+    )
+    url: str | None = Field(
+        default=None,
+        max_length=8192,
+        description="Where the content is published: a match then opens or joins its case",
+    )
+    content_type: str | None = Field(default=None, max_length=200)
+
+
+class BatchIn(In):
+    items: list[BatchItemIn] = Field(min_length=1, max_length=matching_batches.MAX_BATCH_ITEMS)
+
+
+class BatchOut(BaseModel):
+    id: int
+    organisation_id: int
+    status: str = Field(description="queued, running or done (every item done or failed)")
+    total: int
+    queued: int
+    done: int
+    failed: int
+    submitted_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class BatchItemOut(BaseModel):
+    position: int = Field(description="The item's index in the submitted list, from 0")
+    storage_url: str
+    url: str | None
+    content_type: str | None
+    status: str = Field(description="queued, done or failed")
+    md5: str | None
+    sha256: str | None
+    pdq: str | None
+    matches: list[dict[str, Any]] = Field(
+        description="As POST /matching/content answers: bank, entry, distance, labels"
+    )
+    case_id: int | None
+    notes: list[str]
+    error_code: str | None
+    error: str | None
+    finished_at: datetime | None
+
+
+@router.post(
+    "/matching/batches",
+    status_code=202,
+    response_model=BatchOut,
+    summary="Submit up to 1000 objects of your storage for matching, as background jobs",
+)
+def submit_batch(body: BatchIn, response: Response, ctx: Ctx, caller: Caller) -> BatchOut:
+    items = [i.model_dump(exclude_none=True) for i in body.items]
+    view = matching_batches.submit_batch(ctx, caller, items)
+    response.headers["Location"] = f"/api/v1/matching/batches/{view.id}"
+    return BatchOut(**asdict(view))
+
+
+@router.get(
+    "/matching/batches/{batch_id}",
+    response_model=BatchOut,
+    summary="The progress of a batch",
+)
+def get_batch(batch_id: int, ctx: Ctx, caller: Caller) -> BatchOut:
+    return BatchOut(**asdict(matching_batches.get_batch(ctx, caller, batch_id)))
+
+
+@router.get(
+    "/matching/batches/{batch_id}/items",
+    response_model=Page[BatchItemOut],
+    summary="The items of a batch with their matches, case or error",
+)
+def list_batch_items(
+    batch_id: int,
+    ctx: Ctx,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=matching_batches.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query(description="queued, done or failed")] = None,
+) -> Page[BatchItemOut]:
+    rows, total = matching_batches.list_items(
+        ctx, caller, batch_id, limit=limit, offset=offset, status=status
+    )
+    return Page(
+        items=[BatchItemOut(**asdict(r)) for r in rows], total=total, limit=limit, offset=offset
+    )

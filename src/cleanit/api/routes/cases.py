@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from cleanit.adapters.db.models import Assessment
 from cleanit.api.schemas import (
@@ -26,7 +27,26 @@ from cleanit.services import assessments, cases, decisions, statements
 router = APIRouter(tags=["cases"])
 
 
-@router.get("/cases", response_model=Page[CaseOut], summary="The queue, most urgent first")
+class CaseOrderClockOut(BaseModel):
+    """The most urgent pending removal order on the case and its 1-hour clock."""
+
+    id: str
+    reference: str
+    state: str
+    deadline: str | None = Field(description="Null while an Annex III answer pauses the clock")
+    remaining_seconds: int | None = Field(description="Negative once the deadline has passed")
+    overdue: bool
+    paused: bool
+    execution_requested_at: str | None
+
+
+class QueueCaseOut(CaseOut):
+    removal_order: CaseOrderClockOut | None = Field(
+        default=None, description="Shown to the provider's own staff who read removal orders"
+    )
+
+
+@router.get("/cases", response_model=Page[QueueCaseOut], summary="The queue, most urgent first")
 def list_cases(
     ctx: Ctx,
     caller: Caller,
@@ -36,7 +56,7 @@ def list_cases(
     category: str | None = None,
     jurisdiction: str | None = None,
     assignee_id: int | None = None,
-) -> Page[CaseOut]:
+) -> Page[QueueCaseOut]:
     rows, total = cases.list_cases(
         ctx,
         caller,
@@ -47,12 +67,20 @@ def list_cases(
         limit=limit,
         offset=offset,
     )
+    clocks = cases.order_clocks(ctx, caller, [c.id for c in rows])
     return Page(
-        items=[CaseOut(**cases.case_summary(c)) for c in rows],
+        items=[
+            QueueCaseOut(**cases.case_summary(c), removal_order=_clock(clocks.get(c.id)))
+            for c in rows
+        ],
         total=total,
         limit=limit,
         offset=offset,
     )
+
+
+def _clock(found: dict[str, Any] | None) -> CaseOrderClockOut | None:
+    return CaseOrderClockOut(**found) if found is not None else None
 
 
 @router.get("/cases/{case_id}", summary="Everything about one case")
