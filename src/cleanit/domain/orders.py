@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cleanit.domain.errors import IllegalTransition, InvalidInput
-from cleanit.domain.notices import canonical_url
+from cleanit.domain.notices import EU_EEA, canonical_url
 from cleanit.domain.raw_input import FieldError, FieldErrors, RawReader, is_email, is_phone, to_utc
 
 # --- Member States -------------------------------------------------------------------------
@@ -31,37 +31,7 @@ from cleanit.domain.raw_input import FieldError, FieldErrors, RawReader, is_emai
 # Greece is stored as "GR", its ISO 3166-1 alpha-2 code, like everywhere else in cleanit
 # (notices, decisions' territorial scope); the EU's own style code "EL", which authorities
 # often write on Annex I, is accepted and translated.
-EU_MEMBER_STATES = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "HR",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "FI",
-        "FR",
-        "DE",
-        "GR",
-        "HU",
-        "IE",
-        "IT",
-        "LV",
-        "LT",
-        "LU",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SK",
-        "SI",
-        "ES",
-        "SE",
-    ]
-)
+EU_MEMBER_STATES = EU_EEA - {"IS", "LI", "NO"}
 MEMBER_STATE_ALIASES: dict[str, str] = {"EL": "GR"}
 
 

@@ -87,21 +87,26 @@ def record(
     )
 
 
+def record_of(e: AuditEntry) -> AuditRecord:
+    """A stored audit entry as the chain verifier (and evidence packages) read it."""
+    return AuditRecord(
+        seq=e.seq,
+        at=e.at.isoformat(),
+        actor=e.actor,
+        organisation_id=e.organisation_id,
+        action=e.action,
+        entity=e.entity,
+        entity_id=e.entity_id,
+        data=e.data,
+        prev_hash=e.prev_hash,
+        hash=e.hash,
+    )
+
+
 def _records(session: Session) -> Iterator[AuditRecord]:
     rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).yield_per(5000)
     for (e,) in rows:
-        yield AuditRecord(
-            seq=e.seq,
-            at=e.at.isoformat(),
-            actor=e.actor,
-            organisation_id=e.organisation_id,
-            action=e.action,
-            entity=e.entity,
-            entity_id=e.entity_id,
-            data=e.data,
-            prev_hash=e.prev_hash,
-            hash=e.hash,
-        )
+        yield record_of(e)
 
 
 def verify(

@@ -638,21 +638,7 @@ def _excerpt(s: Session, case_id: int, hold_id: int) -> list[AuditRecord]:
     rows = s.scalars(
         select(AuditEntry).where(AuditEntry.seq.between(first, last)).order_by(AuditEntry.seq)
     )
-    return [
-        AuditRecord(
-            seq=e.seq,
-            at=e.at.isoformat(),
-            actor=e.actor,
-            organisation_id=e.organisation_id,
-            action=e.action,
-            entity=e.entity,
-            entity_id=e.entity_id,
-            data=e.data,
-            prev_hash=e.prev_hash,
-            hash=e.hash,
-        )
-        for e in rows
-    ]
+    return [audit.record_of(e) for e in rows]
 
 
 def export_evidence(
