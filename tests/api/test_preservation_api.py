@@ -230,3 +230,33 @@ def test_threat_to_life_over_http(world: World, client: TestClient, mailbox: Pat
     deliver_all(world.ctx)
     [mail] = list((mailbox / "urgent@police-be.example.org").glob("*.eml"))
     assert "invented attack" in mail.read_text()
+
+
+def test_a_large_file_is_streamed_past_the_api_body_limit_only_on_the_upload_route(
+    world: World, client: TestClient
+) -> None:
+    case_id, _ = removed(world, "https://host-a.example.org/v/api-big")
+    hold = hold_of(world.ctx, case_id)
+    big = bytes(range(256)) * (12 * 1024)  # 3 MiB, far over this app's 64 KiB body limit
+    up = client.post(
+        f"/api/v1/preservation-holds/{hold.id}/content",
+        params={"filename": "long.mp4"},
+        content=big,
+        headers={**world.auth("admin"), "Content-Type": "video/mp4"},
+    )
+    assert up.status_code == 201, up.text
+    name = up.json()["items"][1]["name"]
+    back = client.get(
+        f"/api/v1/preservation-holds/{hold.id}/items/{name}",
+        params=PURPOSE,
+        headers=world.auth("legal"),
+    )
+    assert back.status_code == 200, back.text
+    assert back.content == big
+    # Every other route keeps the small limit.
+    r = client.post(
+        f"/api/v1/preservation-holds/{hold.id}/extensions",
+        content=b"{" + b" " * (100 * 1024) + b"}",
+        headers={**world.auth("authority"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and "65536 bytes" in r.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -87,6 +88,12 @@ def create_app(ctx: Context, settings: Settings) -> FastAPI:
         }
 
     app.add_middleware(Metrics, registry=registry)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        # A platform hands over removed files (videos) for preservation: streamed to disk.
+        uploads=re.compile(r"/api/v1/preservation-holds/\d+/content"),
+        upload_limit=settings.max_content_bytes,
+    )
     app.add_middleware(SecurityHeaders)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -17,16 +18,37 @@ class BodyLimit:
     """Refuse bodies above ``limit`` bytes with 413, counting what is actually streamed
     (a missing or lying Content-Length does not get past it)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        *,
+        uploads: re.Pattern[str] | None = None,
+        upload_limit: int | None = None,
+    ) -> None:
+        # ``uploads``: paths that take a raw file (streamed to disk by their route, never
+        # held whole) and so may be as large as ``upload_limit``.
+        self.app, self.default_limit = app, limit
+        self.uploads, self.upload_limit = uploads, upload_limit
+
+    def _limit(self, scope: Scope) -> int:
+        if (
+            self.uploads is not None
+            and self.upload_limit is not None
+            and scope.get("method") == "POST"
+            and self.uploads.fullmatch(scope.get("path", ""))
+        ):
+            return self.upload_limit
+        return self.default_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._too_large(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(send, limit)
                 return
         seen = 0
         started = False
@@ -36,8 +58,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge(self.limit)
+                if seen > limit:
+                    raise _TooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -50,16 +72,15 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._too_large(send)
+                await self._too_large(send, limit)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "type": "https://cleanit.example.org/problems/payload-too-large",
                 "title": "Payload too large",
                 "status": 413,
-                "detail": f"the body is larger than the limit of {self.limit} bytes; "
-                "nothing was stored",
+                "detail": f"the body is larger than the limit of {limit} bytes; nothing was stored",
             }
         ).encode()
         await send(

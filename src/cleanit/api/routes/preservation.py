@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from cleanit.api.schemas import In, Page
 from cleanit.api.security import Caller, Ctx
 from cleanit.services import preservation, threat_to_life
+
+SPOOL_IN_MEMORY = 8 * 1024 * 1024  # larger uploads go to a temporary file
+CHUNK = 1024 * 1024
 
 router = APIRouter(tags=["preservation"])
 
@@ -158,17 +162,23 @@ async def add_content(
     caller: Caller,
     filename: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HoldOut:
-    # The body limit bounds what is held here (see docs/preservation.md).
-    body = await request.body()
-    view = await run_in_threadpool(
-        preservation.add_content,
-        ctx,
-        caller,
-        hold_id,
-        [body],
-        filename=filename,
-        media_type=request.headers.get("content-type"),
-    )
+    # Spooled to a temporary file as it arrives (the upload limit bounds it, see
+    # CLEANIT_MAX_CONTENT_BYTES), then encrypted into the vault chunk by chunk: a large
+    # video is never held whole in memory.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        async for piece in request.stream():
+            await run_in_threadpool(spool.write, piece)
+        await run_in_threadpool(spool.seek, 0)
+        chunks = iter(partial(spool.read, CHUNK), b"")
+        view = await run_in_threadpool(
+            preservation.add_content,
+            ctx,
+            caller,
+            hold_id,
+            chunks,
+            filename=filename,
+            media_type=request.headers.get("content-type"),
+        )
     return _hold(view)
 
 
