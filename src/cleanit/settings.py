@@ -65,6 +65,18 @@ class Settings(BaseSettings):
         default=[30, 15, 5], min_length=1, max_length=12
     )
 
+    # DSA Transparency Database (Art 24(5)): where statements of reasons go, and the name of
+    # the environment variable holding a provider's bearer token ("{SLUG}" is replaced by the
+    # provider's slug in upper case, "-" as "_": each provider has its own TDB account).
+    tdb_url: str = "https://transparency.dsa.ec.europa.eu"
+    tdb_token_env: str = "CLEANIT_TDB_TOKEN_{SLUG}"  # noqa: S105 - a variable name
+    tdb_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Research exports: identifiers are pseudonymised with HMAC-SHA256 under this key (never
+    # exported). Unset, a development key is generated under data_dir. Cells and
+    # quasi-identifier groups smaller than research_k are suppressed (docs/research.md).
+    research_key: SecretStr | None = None
+    research_k: int = Field(default=10, ge=2)
+
     @property
     def mailbox_dir(self) -> Path:
         return self.data_dir / "mailbox"
@@ -80,3 +92,7 @@ class Settings(BaseSettings):
     @property
     def dev_preservation_key_file(self) -> Path:
         return self.data_dir / "preservation-dev.key"
+
+    @property
+    def dev_research_key_file(self) -> Path:
+        return self.data_dir / "research-dev.key"

@@ -78,6 +78,25 @@ REGISTRARS = ("legal", "legal2", "admin", "other_admin", "other_legal")
 NOTIFIERS = ("reporter", "analyst", "analyst2", "authority", "flagger", ANON)
 # Provider staff notify their own platform (own initiative) or others as members of the public.
 STAFF_NOTIFIERS = ("reviewer", "reviewer2", "legal", "legal2", "other_reviewer", "other_legal")
+# Own-organisation staff with audit:read or reports:read (transparency reports).
+REPORT_READERS = (
+    "auditor",
+    "researcher",
+    "legal",
+    "legal2",
+    "admin",
+    "other_admin",
+    "other_legal",
+)
+EVALUATION_READERS = (
+    "auditor",
+    "researcher",
+    "legal",
+    "legal2",
+    "admin",
+    "other_admin",
+    "other_legal",
+)
 # Neither host-a nor the referral unit that notified the base case: for them, a real target
 # must look exactly like one that does not exist.
 OUTSIDERS = frozenset({*HOST_B, "authority", "flagger", "researcher", ANON})
@@ -601,6 +620,49 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v1/audit/verification",
         staff(FORBIDDEN, (["auditor", "researcher"], OK)),
         lambda e: "/api/v1/audit/verification",
+    ),
+    # Evaluation metrics of the caller's own organisation (audit:read or reports:read).
+    Endpoint(
+        "GET",
+        "/api/v1/evaluation",
+        staff(FORBIDDEN, (EVALUATION_READERS, OK)),
+        lambda e: "/api/v1/evaluation",
+        params=lambda e: {"period": "2026"},
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/evaluation",
+        staff(FORBIDDEN, (EVALUATION_READERS, OK)),
+        lambda e: "/api/v1/evaluation",
+        params=lambda e: {"period": "2026", "format": "csv"},
+        variant="as CSV",
+    ),
+    # Transparency reports: the caller's own organisation by default; another's is not found.
+    Endpoint(
+        "GET",
+        "/api/v1/reports",
+        staff(FORBIDDEN, (REPORT_READERS, OK)),
+        lambda e: "/api/v1/reports",
+        params=lambda e: {"period": "2026", "kind": "dsa"},
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/reports",
+        staff(
+            FORBIDDEN,
+            (("auditor", "legal", "legal2", "admin"), OK),
+            (("other_admin", "other_legal", "researcher"), NOT_FOUND),
+        ),
+        lambda e: "/api/v1/reports",
+        params=lambda e: {"period": "2026", "kind": "dsa", "organisation": "host-a"},
+        variant="another organisation's",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/publications",
+        staff(FORBIDDEN, (("admin", "other_admin"), CREATED)),
+        lambda e: "/api/v1/reports/publications",
+        body=lambda e, who: {"period": "2026", "kind": "dsa"},
     ),
     Endpoint("GET", "/api/v1/legal-provisions", outcomes(OK), lambda e: "/api/v1/legal-provisions"),
     Endpoint(
@@ -1298,6 +1360,60 @@ ENDPOINTS += [
         staff(FORBIDDEN, (PRE_AUTHORISERS_A, OK), (PRE_AUTHORISERS_B, NOT_FOUND)),
         lambda e: f"{PRE_AUTHORISATIONS_URL}/{fresh_pre_authorisation(e)}",
         missing=f"{PRE_AUTHORISATIONS_URL}/{MISSING_INT}",
+    ),
+]
+
+
+# --- DSA Transparency Database submissions -------------------------------------------------
+# tdb:read (legal, org_admin, auditors: their own organisation's), tdb:submit (legal,
+# org_admin) sends a rejected statement again.
+TDB_READERS_A = ("legal", "legal2", "admin", "auditor")
+TDB_READERS_ELSEWHERE = ("other_admin", "other_legal", "researcher")
+TDB_SENDERS_A = ("legal", "legal2", "admin")
+TDB_SENDERS_B = ("other_admin", "other_legal")
+_TDB: dict[int, int] = {}
+
+
+def fresh_tdb_submission(e: Env, *, rejected: bool = False) -> int:
+    """A decision in force at host-a (TDB submission on) and its statement's submission."""
+    from sqlalchemy import update
+
+    from cleanit.adapters.db.models import Organisation, TdbSubmission
+
+    with e.ctx.transaction() as s:
+        s.execute(
+            update(Organisation).where(Organisation.slug == "host-a").values(tdb_enabled=True)
+        )
+    decision_id, _, _ = e.decided()
+    with e.ctx.transaction() as s:
+        row = s.scalar(select(TdbSubmission).where(TdbSubmission.decision_id == decision_id))
+        assert row is not None
+        if rejected:
+            row.status = "rejected"
+        return row.id
+
+
+def base_tdb_submission(e: Env) -> int:
+    if id(e) not in _TDB:
+        _TDB[id(e)] = fresh_tdb_submission(e)
+    return _TDB[id(e)]
+
+
+ENDPOINTS += [
+    Endpoint(
+        "GET",
+        "/api/v1/tdb/submissions",
+        staff(FORBIDDEN, ((*TDB_READERS_A, *TDB_READERS_ELSEWHERE), OK)),
+        lambda e: f"/api/v1/tdb/submissions?_={base_tdb_submission(e)}",
+        shows_base=lambda e, body: base_tdb_submission(e) in ids(body),
+        sees_base=frozenset(TDB_READERS_A),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/tdb/submissions/{submission_id}/retry",
+        staff(FORBIDDEN, (TDB_SENDERS_A, OK), (TDB_SENDERS_B, NOT_FOUND)),
+        lambda e: f"/api/v1/tdb/submissions/{fresh_tdb_submission(e, rejected=True)}/retry",
+        missing=f"/api/v1/tdb/submissions/{MISSING_INT}/retry",
     ),
 ]
 

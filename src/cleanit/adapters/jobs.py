@@ -40,6 +40,8 @@ MATCH_BATCH_ITEM = "matching.batch_item"
 ESCALATE_ORDER = "orders.escalate"
 SEND_ORDER_ESCALATION = "orders.send_escalation"
 ORDERS_SWEEP = "orders.sweep"
+# DSA Transparency Database: one provider's queued statements, sent in batches of 100.
+SUBMIT_TDB = "tdb.submit_batch"
 # Jobs with a higher number run first: an order's hour is the tightest deadline there is.
 ORDER_PRIORITY = 10
 

@@ -17,13 +17,17 @@ from cleanit.api.routes import (
     banks,
     cases,
     complaints,
+    evaluation,
     investigations,
     notices,
     orders,
     organisations,
     preservation,
     registries,
+    reports,
     taxii,
+    tdb,
+    transparency,
 )
 from cleanit.services.context import Context
 from cleanit.settings import Settings
@@ -54,7 +58,11 @@ def create_app(ctx: Context, settings: Settings) -> FastAPI:
     api.include_router(preservation.router)  # preservation holds, threat to life
     api.include_router(investigations.router)  # law-enforcement requests
     api.include_router(orders.router)  # TCO removal orders
+    api.include_router(tdb.router)  # DSA Transparency Database submissions
+    api.include_router(evaluation.router)  # evaluation metrics (issue 6)
+    api.include_router(reports.router)  # transparency reports (staff, publishing)
     app.include_router(api)
+    app.include_router(transparency.router)  # public transparency pages
     taxii.install(app)
 
     registry = CollectorRegistry()

@@ -49,6 +49,11 @@ evidence_app = typer.Typer(help="Evidence packages of preserved content.", no_ar
 orders_app = typer.Typer(
     help="Removal orders (TCO) and their one-hour clock.", no_args_is_help=True
 )
+reports_app = typer.Typer(
+    help="Transparency reports (DSA Art 15, TCO Art 7).", no_args_is_help=True
+)
+research_app = typer.Typer(help="Pseudonymised research exports.", no_args_is_help=True)
+evaluation_app = typer.Typer(help="Evaluation metrics.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -62,6 +67,9 @@ for sub, name in (
     (batches_app, "batches"),
     (evidence_app, "evidence"),
     (orders_app, "orders"),
+    (reports_app, "reports"),
+    (research_app, "research"),
+    (evaluation_app, "evaluation"),
 ):
     app.add_typer(sub, name=name)
 
@@ -1049,6 +1057,207 @@ def orders_revoke_pre_authorisation(
         f"Pre-authorisation {p.id} revoked: orders of {p.authority} now wait for a person at "
         f"{p.provider}."
     )
+
+
+@reports_app.command("build")
+def reports_build(
+    org: Annotated[str, typer.Option(help="The organisation the report is about")],
+    period: Annotated[str, typer.Option(help="2026, 2026-Q1, 2026-03 or start..end")],
+    kind: Annotated[str, typer.Option(help="dsa (DSA Art 15) or tco (TCO Art 7)")] = "dsa",
+    format: Annotated[str, typer.Option("--format", help="html, csv or json")] = "html",
+    output: Annotated[
+        Path | None, typer.Option(help="Write here instead of standard output")
+    ] = None,
+) -> None:
+    """Compute a transparency report from the records, as the organisation's operator."""
+    from cleanit.services import imports, report_formats, reports
+
+    if kind not in reports.KINDS:
+        _fail(f"'{kind}' is not a report kind; use dsa or tco")
+    if format not in report_formats.FORMATS:
+        _fail(f"'{format}' is not a format; use html, csv or json")
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        p = reports.parse_period(period)
+        report = reports.build_report(
+            rt.ctx,
+            principal,
+            organisation_slug=org,
+            period_start=p.start,
+            period_end=p.end,
+            kind="dsa" if kind == "dsa" else "tco",
+        )
+        body = report_formats.render(report, format)
+    if output is None:
+        sys.stdout.write(body)
+    else:
+        output.write_text(body, encoding="utf-8")
+        err.print(f"{kind.upper()} report {report.period.label} for {org} written to {output}")
+
+
+@research_app.command("export")
+def research_export(
+    period: Annotated[str, typer.Option(help="2026, 2026-Q1 or 2026-03")],
+    output: Annotated[Path, typer.Option(help="A new (or empty) directory for the files")],
+    org: Annotated[
+        str | None, typer.Option(help="The provider to export (all providers if omitted)")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="Export as this research organisation (default: as --org itself)"),
+    ] = None,
+    k: Annotated[
+        int | None, typer.Option(help="Suppress groups below k (default CLEANIT_RESEARCH_K)")
+    ] = None,
+    format: Annotated[list[str] | None, typer.Option("--format", help="csv and/or parquet")] = None,
+) -> None:
+    """Write pseudonymised research tables (CSV, Parquet) with a data dictionary."""
+    from cleanit.services import imports, research
+
+    if org is None and by is None:
+        _fail("give --org (the provider) and/or --by (a research organisation)")
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, by or org)
+        key = research.research_key(rt.settings)
+        with _progress() as progress:
+            task = progress.add_task("research export", total=None)
+
+            def step(name: str, done: int, total: int) -> None:
+                progress.update(task, description=name, completed=done, total=total)
+
+            result = research.export_research(
+                rt.ctx,
+                principal,
+                organisation_slug=org,
+                period=period,
+                output_dir=output,
+                key=key,
+                k=k if k is not None else rt.settings.research_k,
+                formats=tuple(format or ("csv", "parquet")),
+                progress=step,
+            )
+    table = Table("table", "rows", "dropped rows", "suppressed cells")
+    for name, rows in result.row_counts.items():
+        table.add_row(
+            name,
+            str(rows),
+            str(result.dropped_rows.get(name, "")),
+            str(result.suppressed_cells.get(name, "")),
+        )
+    console.print(table)
+    console.print(f"Wrote {len(result.files)} files to {output} (sha256 {result.bundle_sha256})")
+
+
+@evaluation_app.command("show")
+def evaluation_show(
+    org: Annotated[str, typer.Option(help="The provider organisation")],
+    period: Annotated[str, typer.Option(help="2026, 2026-Q1 or 2026-03")],
+    format: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+) -> None:
+    """Evaluation metrics: times to decision/action, reappearance, reversals, precision."""
+    from cleanit.services import evaluation, imports
+
+    if format not in ("json", "csv"):
+        _fail("--format is json or csv")
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        start, end = evaluation.parse_period(period)
+        metrics = evaluation.evaluation_metrics(
+            rt.ctx, principal, organisation_slug=org, period_start=start, period_end=end
+        )
+    if format == "csv":
+        sys.stdout.write(metrics.as_csv())
+    else:
+        sys.stdout.write(json.dumps(metrics.as_json(), indent=2) + "\n")
+
+
+# --- DSA Transparency Database ---------------------------------------------------------------
+
+tdb_app = typer.Typer(
+    help="Statements of reasons to the DSA Transparency Database.", no_args_is_help=True
+)
+app.add_typer(tdb_app, name="tdb")
+
+
+@tdb_app.command("enable")
+def tdb_enable(
+    org: Annotated[str, typer.Option(help="The hosting provider")],
+    off: Annotated[bool, typer.Option("--off", help="Stop submitting")] = False,
+) -> None:
+    """Submit the provider's statements of reasons to the Transparency Database from now on
+    (its token goes in the variable named by CLEANIT_TDB_TOKEN_ENV)."""
+    from cleanit.adapters.tdb_client import token_variable
+    from cleanit.services import imports, tdb
+
+    with _operator() as rt:
+        tdb.set_enabled(rt.ctx, imports.operator_principal(rt.ctx, org), not off)
+        variable = token_variable(rt.settings.tdb_token_env, org)
+    state = "off" if off else f"on (token in ${variable})"
+    console.print(f"TDB submission for {org}: {state}")
+
+
+@tdb_app.command("submit")
+def tdb_submit(
+    org: Annotated[str, typer.Option(help="The hosting provider")],
+) -> None:
+    """Send the provider's queued statements now, 100 per call; print what was stored."""
+    from cleanit.adapters.tdb_client import HttpTdbClient, env_tokens
+    from cleanit.services import imports, tdb
+
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        assert principal.organisation_id is not None
+        settings = rt.settings
+        client = HttpTdbClient(
+            settings.tdb_url,
+            timeout=settings.tdb_timeout_seconds,
+            allow_private=settings.allow_private_webhook_targets,
+        )
+        total = tdb.queued_count(rt.ctx, principal.organisation_id)
+        failure = None
+        with _progress() as progress:
+            task = progress.add_task("Submitting", total=total)
+            try:
+                report = tdb.submit_pending(
+                    rt.ctx,
+                    principal.organisation_id,
+                    client,
+                    env_tokens(settings.tdb_token_env),
+                    progress=lambda n: progress.advance(task, n),
+                )
+            except tdb.TdbFailed as exc:
+                report, failure = None, str(exc)
+            finally:
+                client.close()
+        counts = tdb.status_counts(rt.ctx, principal.organisation_id)
+    if report is not None:
+        console.print(f"submitted {report.submitted}, rejected {report.rejected}")
+    console.print(", ".join(f"{k} {v}" for k, v in counts.items()) + " in all")
+    if failure is not None:
+        _fail(f"the Transparency Database must be tried again later: {failure}")
+
+
+@tdb_app.command("list")
+def tdb_list(
+    org: Annotated[str, typer.Option(help="The hosting provider")],
+    status: Annotated[
+        str | None, typer.Option(help="queued, submitted, rejected or skipped")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+) -> None:
+    """The provider's statements and where each stands (newest first)."""
+    from cleanit.services import imports, tdb
+
+    with _operator() as rt:
+        principal = imports.operator_principal(rt.ctx, org)
+        found, total = tdb.list_submissions(rt.ctx, principal, status=status, limit=limit)
+    table = Table(title=f"{len(found)} of {total} statement(s)")
+    for col in ("id", "decision", "puid", "status", "attempts", "TDB / problems"):
+        table.add_column(col, overflow="fold")
+    for v in found:
+        detail = v.tdb_url or "; ".join(p["message"] for p in v.problems) or (v.last_error or "")
+        table.add_row(str(v.id), str(v.decision_id), v.puid, v.status, str(v.attempts), detail)
+    console.print(table)
 
 
 def main() -> None:

@@ -64,6 +64,14 @@ class Permission(StrEnum):
     ISSUE_ORDERS = "orders:issue"
     READ_ORDERS = "orders:read"
     EXECUTE_ORDERS = "orders:execute"
+    # DSA Transparency Database: see where statements stand; send a refused one again.
+    READ_TDB = "tdb:read"
+    SUBMIT_TDB = "tdb:submit"
+    # Transparency reports (DSA Art 15, TCO Art 7): computing them from the records.
+    READ_REPORTS = "reports:read"
+    # Pseudonymised research exports (Clean IT BP13): an organisation's own auditor/admin,
+    # or the auditor/admin of a research organisation (any provider; see services/research).
+    EXPORT_RESEARCH = "research:export"
 
 
 _STAFF_READ = {Permission.READ_NOTICES, Permission.READ_CASES}
@@ -135,6 +143,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REFER_THREAT_TO_LIFE,
             Permission.READ_ORDERS,
             Permission.EXECUTE_ORDERS,
+            Permission.READ_REPORTS,
+            Permission.READ_TDB,
+            Permission.SUBMIT_TDB,
         }
     ),
     Role.COMPLAINTS_OFFICER: frozenset(
@@ -158,6 +169,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             # The platform's integration uploads the removed content to its hold.
             Permission.READ_PRESERVATION,
             Permission.READ_ORDERS,
+            Permission.EXPORT_RESEARCH,
+            Permission.READ_REPORTS,
+            Permission.READ_TDB,
+            Permission.SUBMIT_TDB,
         }
     ),
     Role.AUDITOR: frozenset(
@@ -170,6 +185,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_PRESERVATION,
             Permission.READ_INVESTIGATIONS,
             Permission.READ_ORDERS,
+            Permission.EXPORT_RESEARCH,
+            Permission.READ_TDB,
         }
     ),
 }

@@ -35,7 +35,7 @@ from cleanit.domain.errors import Conflict, InvalidInput, NotFound, PrincipleVio
 from cleanit.domain.notices import SourceType
 from cleanit.domain.roles import Permission, Principal
 from cleanit.domain.statements import StatementInput, build_statement, render_text
-from cleanit.services import audit, preservation
+from cleanit.services import audit, preservation, tdb
 from cleanit.services.assessments import basis_reference
 from cleanit.services.authz import require, require_member
 from cleanit.services.cases import visible_case
@@ -236,6 +236,7 @@ def put_in_force(
         queue_platform_action(s, ctx, decision=d, item=item, kind="reinstate", action="reinstate")
     _tell_notifiers(s, ctx, d, case, provider)
     preservation.preserve_for_decision(s, ctx, d, case)  # TCO Art 6: content taken down
+    tdb.queue_statement(s, ctx, d, case)  # DSA Art 24(5): statement for the TDB
     audit.record(
         s,
         "system",

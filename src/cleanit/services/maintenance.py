@@ -18,7 +18,7 @@ from cleanit.adapters.db.models import (
     PlatformAction,
 )
 from cleanit.domain.cases import OPEN_STATES, CaseState
-from cleanit.services import audit, matching, preservation
+from cleanit.services import audit, matching, preservation, tdb
 from cleanit.services.context import Context
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -32,6 +32,7 @@ class SweepReport:
     jobs_redeferred: int
     seen_content_purged: int = 0
     preservation_holds_expired: int = 0
+    tdb_jobs_deferred: int = 0
 
 
 def sweep(ctx: Context) -> SweepReport:
@@ -88,12 +89,15 @@ def sweep(ctx: Context) -> SweepReport:
         purged = matching.purge_seen_content(s, ctx)
         # Preserved content past its expiry (TCO Art 6) is deleted and the deletion audited.
         holds_expired = preservation.expire_due(s, ctx)
+        # Statements for the Transparency Database go in batches, one job per provider.
+        tdb_jobs = tdb.defer_batches(s)
         report = SweepReport(
             erased or 0,
             dropped or 0,
             len(stalled_msgs) + len(stalled_actions),
             purged,
             holds_expired,
+            tdb_jobs_deferred=tdb_jobs,
         )
         if erased:
             audit.record(

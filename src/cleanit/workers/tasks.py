@@ -12,6 +12,7 @@ from typing import Any
 import procrastinate
 
 from cleanit.adapters import jobs
+from cleanit.adapters.tdb_client import HttpTdbClient, env_tokens
 from cleanit.services import (
     exchanges,
     maintenance,
@@ -20,8 +21,10 @@ from cleanit.services import (
     orders,
     outbox,
     platform,
+    tdb,
 )
 from cleanit.services.context import Context
+from cleanit.settings import Settings
 
 RETRY = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
 
@@ -68,6 +71,24 @@ def register(app: procrastinate.App, ctx: Context) -> None:
     @app.task(name=jobs.MATCH_BATCH_ITEM, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
     def match_batch_item(item_id: int) -> str:
         return matching_batches.match_batch_item(ctx, item_id)
+
+    # DSA Transparency Database: a provider's queued statements, 100 per call; settings are
+    # read when the job runs (a rotated token or a new URL needs no restart).
+    @app.task(name=jobs.SUBMIT_TDB, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
+    def submit_tdb(provider_id: int) -> dict[str, int]:
+        settings = Settings()
+        client = HttpTdbClient(
+            settings.tdb_url,
+            timeout=settings.tdb_timeout_seconds,
+            allow_private=ctx.allow_private_targets,
+        )
+        try:
+            report = tdb.submit_pending(
+                ctx, provider_id, client, env_tokens(settings.tdb_token_env)
+            )
+        finally:
+            client.close()
+        return {"submitted": report.submitted, "rejected": report.rejected}
 
     @app.periodic(cron="*/5 * * * *", periodic_id="sweep")
     @app.task(name=jobs.SWEEP, queue=jobs.DEFAULT_QUEUE, queueing_lock=jobs.SWEEP)

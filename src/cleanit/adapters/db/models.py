@@ -53,6 +53,10 @@ class Organisation(Base):
     domains: Mapped[list[str]] = mapped_column(
         ARRAY(String(253)), default=list, server_default=sql_text("'{}'")
     )
+    # DSA Art 24(5): statements of reasons go to the Transparency Database (migration 0009).
+    tdb_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
 
 
 class User(Base):
@@ -801,3 +805,49 @@ class MatchingBatchItem(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- DSA Transparency Database submissions (migration 0009) -------------------------------
+
+
+class TdbSubmission(Base):
+    """One statement of reasons for the Transparency Database: queued, sent or refused.
+
+    ``problems`` holds the reasons in plain words (ours before sending, or the TDB's) for a
+    person to read; ``tdb_id``/``tdb_url`` are the TDB's uuid and permalink once stored.
+    """
+
+    __tablename__ = "tdb_submissions"
+    __table_args__ = (Index("ix_tdb_submissions_status", "provider_id", "status", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), unique=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    puid: Mapped[str] = mapped_column(String(500), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16))  # queued | submitted | rejected | skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    problems: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
+    tdb_id: Mapped[str | None] = mapped_column(String(64))
+    tdb_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- transparency report publications (migration 0010) -------------------------------------
+
+
+class ReportPublication(Base):
+    """A transparency report made public: a frozen snapshot, never recomputed."""
+
+    __tablename__ = "report_publications"
+    __table_args__ = (Index("ix_report_publications_org", "organisation_id", "published_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # dsa | tco
+    period_label: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)  # services.reports.report_to_dict
+    published_by: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
