@@ -165,38 +165,26 @@ def _live_entries(s: Session, where: Iterable[Any]) -> list[BankEntry]:
     )
 
 
-def _similar(
+def _candidates(
     s: Session, ctx: Context, kind: SignalType, queries: Sequence[str], threshold: int
-) -> dict[tuple[str, int], int]:
-    """(query, entry id) -> distance for every indexed entry within ``threshold``."""
+) -> dict[tuple[str, int], int | None]:
+    """(query, entry id) -> distance for the indexed entries within ``threshold``; None for
+    a vPDQ candidate (a video sharing a frame), whose distance needs the whole entry."""
     if kind is SignalType.PDQ:
         hits = ctx.matching.search(s, list(queries), threshold)
         return {
             (q, m.entry_id): m.distance for q, ms in zip(queries, hits, strict=True) for m in ms
         }
     if kind is SignalType.VPDQ:
-        # The index finds videos sharing a frame; whole videos are then compared.
-        candidates = ctx.matching.search_vpdq(s, list(queries))
-        ids = set().union(*candidates)
-        rows = (
-            s.execute(select(BankEntry.id, BankEntry.value).where(BankEntry.id.in_(ids))).all()
-            if ids
-            else []
-        )
-        values = {int(r[0]): str(r[1]) for r in rows}
-        out: dict[tuple[str, int], int] = {}
-        for q, entry_ids in zip(queries, candidates, strict=True):
-            for entry_id in entry_ids:
-                if entry_id in values:
-                    d = signal_distance(kind, q, values[entry_id])
-                    if d is not None and d <= threshold:
-                        out[(q, entry_id)] = d
-        return out
+        found = ctx.matching.search_vpdq(s, list(queries))
+        return {
+            (q, entry_id): None for q, ids in zip(queries, found, strict=True) for entry_id in ids
+        }
     assert kind is SignalType.TEXT_MINHASH
-    found = ctx.matching.search_text(s, list(queries), min_similarity_for(threshold))
+    texts = ctx.matching.search_text(s, list(queries), min_similarity_for(threshold))
     return {
         (q, m.entry_id): distance_of_agreement(round(m.similarity * NUM_PERM))
-        for q, ms in zip(queries, found, strict=True)
+        for q, ms in zip(queries, texts, strict=True)
         for m in ms
     }
 
@@ -214,10 +202,10 @@ def _find(
         return found
     bank_ids = list(banks)
     if signal_type in SIMILARITY_TYPES:
-        distances = _similar(
+        candidates = _candidates(
             s, ctx, signal_type, queries, max(b.threshold(signal_type) for b in banks.values())
         )
-        ids = {entry_id for _, entry_id in distances}
+        ids = {entry_id for _, entry_id in candidates}
         entries = (
             {
                 e.id: e
@@ -226,11 +214,15 @@ def _find(
             if ids
             else {}
         )
-        pairs = [
-            (q, entries[entry_id], d)
-            for (q, entry_id), d in distances.items()
-            if entry_id in entries and d <= banks[entries[entry_id].bank_id].threshold(signal_type)
-        ]
+        pairs = []
+        for (q, entry_id), known in candidates.items():
+            entry = entries.get(entry_id)
+            if entry is None:  # another organisation's, removed or quarantined
+                continue
+            # vPDQ: the index found a shared frame; now the whole videos are compared.
+            d = known if known is not None else signal_distance(signal_type, q, entry.value)
+            if d is not None and d <= banks[entry.bank_id].threshold(signal_type):
+                pairs.append((q, entry, d))
     else:
         rows = _live_entries(
             s,

@@ -119,6 +119,8 @@ class _TextFamily:
         index.remove(ids)
 
 
+_PDQ = _PdqFamily()
+
 #: A video's frames are indexed under ``entry id << FRAME_BITS | frame position``.
 FRAME_BITS = 17  # > MAX_VPDQ_FRAMES (100,000) distinct frames per video
 
@@ -148,19 +150,19 @@ class _VpdqFamily:
     bytes_per_entry = 120 * _PdqFamily.bytes_per_entry
 
     def build(self, ids: npt.NDArray[np.int64], values: list[str]) -> MultiIndexHashIndex:
-        return _PdqFamily().build(*_frame_rows(ids, values))
+        return _PDQ.build(*_frame_rows(ids, values))
 
     def add(self, index: Any, ids: npt.NDArray[np.int64], values: list[str]) -> None:
         frame_ids, hexes = _frame_rows(ids, values)
         index.remove(frame_ids)  # a re-read entry replaces its frames, never doubles them
         if len(frame_ids):
-            _PdqFamily().add(index, frame_ids, hexes)
+            _PDQ.add(index, frame_ids, hexes)
 
     def remove(self, index: Any, ids: npt.NDArray[np.int64], values: list[str]) -> None:
         index.remove(_frame_rows(ids, values)[0])
 
 
-FAMILIES: tuple[_Family, ...] = (_PdqFamily(), _TextFamily(), _VpdqFamily())
+FAMILIES: tuple[_Family, ...] = (_PDQ, _TextFamily(), _VpdqFamily())
 _TYPES = [f.signal_type.value for f in FAMILIES]
 
 
@@ -261,11 +263,6 @@ class MatchIndexes:
             rebuilds_skipped=self.rebuilds_skipped,
             rebuilding=self._rebuilding,
         )
-
-    def invalidate(self) -> None:
-        """Forget the indexes: the next search rebuilds them from the database."""
-        with self._lock:
-            self._current = None
 
     def wait_for_rebuild(self, timeout: float = 60.0) -> None:
         """Block until a background rebuild in progress has finished (tests, shutdown)."""

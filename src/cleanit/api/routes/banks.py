@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -250,6 +252,17 @@ def _content_source(body: ContentMatchIn, request: Request) -> tuple[str, dict[s
     return "content_base64", {"data": data, "max_bytes": settings.max_body_bytes}
 
 
+@contextmanager
+def _file_named(source: str) -> Iterator[None]:
+    """The hasher names the content ``file``; over HTTP it is the request field it came in."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field == "file":
+            exc.field = source
+        raise
+
+
 @router.post(
     "/matching/hashes",
     summary="Hash content (no matching, nothing stored): MD5, SHA-256, PDQ, vPDQ, text MinHash",
@@ -258,12 +271,8 @@ def hash_content(
     body: ContentMatchIn, request: Request, ctx: Ctx, caller: Caller
 ) -> dict[str, Any]:
     source, content = _content_source(body, request)
-    try:
+    with _file_named(source):
         results = matching.hash_content(ctx, caller, content_type=body.content_type, **content)
-    except InvalidInput as exc:
-        if exc.field == "file":
-            exc.field = source
-        raise
     return {
         "signals": [
             {
@@ -286,14 +295,10 @@ def match_content(
     body: ContentMatchIn, request: Request, ctx: Ctx, caller: Caller
 ) -> dict[str, Any]:
     source, content = _content_source(body, request)
-    try:
+    with _file_named(source):
         result = matching.match_content(
             ctx, caller, url=body.url, content_type=body.content_type, **content
         )
-    except InvalidInput as exc:
-        if exc.field == "file":  # the hasher names the file; here it is this field
-            exc.field = source
-        raise
     return asdict(result)
 
 
