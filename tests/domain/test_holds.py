@@ -20,7 +20,6 @@ from cleanit.domain.holds import (
     complaint_due_at,
     complaint_overdue,
     extend_preservation,
-    info_due_at,
     preservation_expires_at,
     renew_hold,
 )
@@ -98,7 +97,7 @@ def test_months_grow_with_the_count_and_never_exceed_adding_them_in_steps(
 
 def test_a_hold_lasts_six_weeks_and_is_renewable_once_by_six_weeks() -> None:
     hold = ConfidentialityHold(T0)
-    assert info_due_at(hold) == T0 + 6 * WEEK
+    assert hold.info_due_at == T0 + 6 * WEEK
     assert hold.active(T0 + 6 * WEEK - timedelta(seconds=1))
     assert not hold.active(T0 + 6 * WEEK)
     renewed = renew_hold(hold, at=T0 + 5 * WEEK)

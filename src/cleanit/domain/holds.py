@@ -85,10 +85,6 @@ def _check_hold_length(length: timedelta, field: str) -> None:
         )
 
 
-def info_due_at(hold: ConfidentialityHold) -> datetime:
-    return hold.info_due_at
-
-
 def renew_hold(
     hold: ConfidentialityHold, *, at: datetime, extension: timedelta = CONFIDENTIALITY_PERIOD
 ) -> ConfidentialityHold:

@@ -69,16 +69,6 @@ REASON_PROVISIONS: dict[OrderReason, str] = {
     OrderReason.THREAT: "Art 2(7)(e)",
 }
 
-REASON_WORDS: dict[OrderReason, str] = {
-    OrderReason.INCITEMENT: "incites others to commit terrorist offences",
-    OrderReason.SOLICITATION: "solicits others to commit or contribute to terrorist offences",
-    OrderReason.PARTICIPATION: "solicits others to participate in the activities of a "
-    "terrorist group",
-    OrderReason.INSTRUCTION: "gives instruction on making or using explosives, firearms or "
-    "other weapons, noxious or hazardous substances, or other methods for terrorist offences",
-    OrderReason.THREAT: "threatens to commit a terrorist offence",
-}
-
 # Art 11(3): the authority may forbid telling the uploader for at most six weeks from its
 # decision. Annex I only has a tick-box, so a ticked box without a period means the maximum.
 MAX_CONFIDENTIALITY = timedelta(weeks=6)

@@ -97,6 +97,11 @@ def first_overrun(clock: OrderClock, now: datetime) -> datetime | None:
     return next((p.deadline for p in clock.periods if p.overran(now)), None)
 
 
+def order_link(ctx: Context, order: RemovalOrder) -> str:
+    """Where either side reads the order in the API."""
+    return f"{ctx.base_url}/api/v1/removal-orders/{order.public_id}"
+
+
 def parties(s: Session, ctx: Context, order: RemovalOrder) -> OrderParties:
     provider = s.get(Organisation, order.provider_id)
     assert provider is not None
@@ -105,8 +110,7 @@ def parties(s: Session, ctx: Context, order: RemovalOrder) -> OrderParties:
         issuing_authority=order.issuing_authority,
         issuing_member_state=order.issuing_member_state,
         provider_name=provider.name,
-        provider_contact_point=provider.contact_email
-        or f"{ctx.base_url}/api/v1/removal-orders/{order.public_id}",
+        provider_contact_point=provider.contact_email or order_link(ctx, order),
         timezone=MEMBER_STATE_TIMEZONES.get(order.issuing_member_state, "UTC"),
     )
 

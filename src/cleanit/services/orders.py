@@ -122,6 +122,7 @@ from cleanit.services.order_followups import (
     clock_of,
     first_overrun,
     mark_reinstated,
+    order_link,
     parties,
     send_reply,
 )
@@ -236,6 +237,11 @@ def _pre_authorisation(
     )
 
 
+def _check_order_action(action: Action) -> None:
+    if action not in ORDER_ACTIONS:
+        raise InvalidInput("an order is executed by 'disable_access' or 'remove'", field="action")
+
+
 def _require_pre_authoriser(principal: Principal) -> None:
     """Checked before anything is looked up, so a refusal reveals nothing."""
     require(principal, Permission.READ_ORDERS)  # the anonymous: Unauthenticated
@@ -288,8 +294,7 @@ def pre_authorise(
             raise PrincipleViolation(
                 "a person pre-authorises execution, not a machine token", field="principal"
             )
-    if action not in ORDER_ACTIONS:
-        raise InvalidInput("an order is executed by 'disable_access' or 'remove'", field="action")
+    _check_order_action(action)
     with ctx.transaction() as s:
         provider_id = _acting_provider(s, principal, provider_slug)
         provider = s.get(Organisation, provider_id)
@@ -761,10 +766,6 @@ def _open_cases(s: Session, ctx: Context, order: RemovalOrder, now: datetime) ->
     return sorted(set(case_ids))
 
 
-def _order_link(ctx: Context, order: RemovalOrder) -> str:
-    return f"{ctx.base_url}/api/v1/removal-orders/{order.public_id}"
-
-
 def _utc(at: datetime) -> str:
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
@@ -785,7 +786,7 @@ def _tell_provider_received(
             f"Regulation (EU) 2021/784 Art 3(3): remove the content or disable access to it "
             f"in all Member States by {_utc(order.deadline_at)}.\n\n"
             + "\n".join(f"  {u}" for u in order.content_urls)
-            + f"\n\nThe order: {_order_link(ctx, order)}\n"
+            + f"\n\nThe order: {order_link(ctx, order)}\n"
         ),
         related=(ENTITY, order.public_id),
     )
@@ -951,8 +952,7 @@ def execute_order(
     """A reviewer of the addressee executes the order: disable access in all Member States
     (default) or remove. The order is executed once the platform confirms."""
     require(principal, Permission.EXECUTE_ORDERS)
-    if action not in ORDER_ACTIONS:
-        raise InvalidInput("an order is executed by 'disable_access' or 'remove'", field="action")
+    _check_order_action(action)
     if note is not None and len(note) > 2000:
         raise InvalidInput("the note is longer than 2000 characters", field="note")
     with ctx.transaction() as s:
@@ -1061,7 +1061,7 @@ def clear_obstacle(
                 body=(
                     f"The {'clarification arrived' if side == 'authority' else 'obstacle is gone'}"
                     f" for removal order {order.reference}; a new hour runs until "
-                    f"{_utc(order.deadline_at)}.\n\n{text}\n\n{_order_link(ctx, order)}\n"
+                    f"{_utc(order.deadline_at)}.\n\n{text}\n\n{order_link(ctx, order)}\n"
                 ),
                 related=(ENTITY, order.public_id),
             )
@@ -1127,7 +1127,7 @@ def withdraw_order(
                 body=(
                     f"{order.issuing_authority} ({order.issuing_member_state}) withdrew removal "
                     f"order {order.reference} on {_utc(now)}.\n{effect}\n\nReasons given:\n"
-                    f"{why}\n\n{_order_link(ctx, order)}\n"
+                    f"{why}\n\n{order_link(ctx, order)}\n"
                 ),
                 related=(ENTITY, order.public_id),
             )
@@ -1192,15 +1192,20 @@ def _requeue(s: Session, order: RemovalOrder, now: datetime) -> list[int]:
     return changed
 
 
-def _withdrawal(s: Session, order: RemovalOrder) -> dict[str, Any] | None:
-    """When and why the authority withdrew the order (kept in the audit chain)."""
-    entry = s.scalar(
+def _audit_entry(s: Session, order: RemovalOrder, action: str) -> AuditEntry | None:
+    """The order's audit entry for an action recorded once (its receipt, its withdrawal)."""
+    return s.scalar(
         select(AuditEntry).where(
             AuditEntry.entity == ENTITY,
             AuditEntry.entity_id == str(order.public_id),
-            AuditEntry.action == WITHDRAWN_ACTION,
+            AuditEntry.action == action,
         )
     )
+
+
+def _withdrawal(s: Session, order: RemovalOrder) -> dict[str, Any] | None:
+    """When and why the authority withdrew the order (kept in the audit chain)."""
+    entry = _audit_entry(s, order, WITHDRAWN_ACTION)
     if entry is None:
         return None
     return {
@@ -1513,7 +1518,7 @@ def _escalate(s: Session, ctx: Context, order: RemovalOrder, e: Escalation, now:
             subject=subject,
             body=f"{lead}\n{waiting}\n"
             + "\n".join(f"  {u}" for u in order.content_urls)
-            + f"\n\n{_order_link(ctx, order)}\n",
+            + f"\n\n{order_link(ctx, order)}\n",
             related=(ENTITY, order.public_id),
         )
         s.execute(
@@ -1576,7 +1581,7 @@ def send_escalation_webhook(ctx: Context, escalation_id: int) -> str:
             "missed": esc.missed,
             "deadline": esc.deadline_at.isoformat(),
             "content_urls": list(order.content_urls),
-            "order_url": _order_link(ctx, order),
+            "order_url": order_link(ctx, order),
         }
         body = json.dumps(payload, sort_keys=True).encode()
         try:
@@ -1868,13 +1873,7 @@ def order_view(
 
 def _receipt(s: Session, order: RemovalOrder) -> dict[str, Any]:
     """The receipt, re-checked: the stored order still hashes to the recorded value."""
-    entry = s.scalar(
-        select(AuditEntry).where(
-            AuditEntry.entity == ENTITY,
-            AuditEntry.entity_id == str(order.public_id),
-            AuditEntry.action == "removal_order.received",
-        )
-    )
+    entry = _audit_entry(s, order, "removal_order.received")
     recomputed = receipt_hash(order.received_body, order.received_at)
     return {
         "hash": order.receipt_hash,
@@ -1911,14 +1910,20 @@ def _complaints(
     ]
 
 
+def _readable_order(s: Session, principal: Principal, order_id: uuid.UUID) -> RemovalOrder:
+    """The order, unlocked, if the principal's organisation sent or received it."""
+    order = s.scalar(select(RemovalOrder).where(RemovalOrder.public_id == order_id))
+    if order is None or not (
+        _is_provider(principal, order) or principal.organisation_id == order.authority_id
+    ):
+        raise NotFound("no such removal order")
+    return order
+
+
 def get_order(ctx: Context, principal: Principal, order_id: uuid.UUID) -> dict[str, Any]:
     require(principal, Permission.READ_ORDERS)
     with ctx.sessions() as s:
-        order = s.scalar(select(RemovalOrder).where(RemovalOrder.public_id == order_id))
-        if order is None or not (
-            _is_provider(principal, order) or principal.organisation_id == order.authority_id
-        ):
-            raise NotFound("no such removal order")
+        order = _readable_order(s, principal, order_id)
         return order_view(s, ctx, principal, order)
 
 
@@ -1961,11 +1966,7 @@ def get_reply(
     """The latest Annex II or III answer of an order, as sent to the authority."""
     require(principal, Permission.READ_ORDERS)
     with ctx.sessions() as s:
-        order = s.scalar(select(RemovalOrder).where(RemovalOrder.public_id == order_id))
-        if order is None or not (
-            _is_provider(principal, order) or principal.organisation_id == order.authority_id
-        ):
-            raise NotFound("no such removal order")
+        order = _readable_order(s, principal, order_id)
         reply = s.scalar(
             select(RemovalOrderReply)
             .where(RemovalOrderReply.order_id == order.id, RemovalOrderReply.annex == annex)
