@@ -41,18 +41,56 @@ class Response:
 DROP = Response(0, None)
 
 
-class FakeServer:
-    """Base class: subclasses implement ``handle``."""
+class LocalServer:
+    """The lifecycle of an in-process fake: subclasses give the request handler class."""
 
     def __init__(self) -> None:
-        self.requests: list[Request] = []
         self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
-    # -- lifecycle
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
 
     def start(self) -> Self:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "start the fake first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class FakeServer(LocalServer):
+    """An exchange's JSON API: subclasses implement ``handle``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,35 +124,7 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet test output
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "start the fake first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return Handler
 
     def handle(self, request: Request) -> Response:
         raise NotImplementedError

@@ -15,29 +15,30 @@ Every request path (with its query) is kept in ``paths``. Everything is invented
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes import LocalServer
 
 ENDLESS_LIMIT = 1024**3  # 1 GiB: far more than any limit a test sets
 _CHUNK = b"\0" * 65536
 
 
-class StorageServer:
+class StorageServer(LocalServer):
     def __init__(self) -> None:
+        super().__init__()
         self.objects: dict[str, tuple[bytes, str | None]] = {}
         self.paths: list[str] = []
         self.redirect_to = "http://10.0.0.7/private/object"
         self.endless_sent = 0
         self.release = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
 
     def put(self, name: str, data: bytes, content_type: str | None = "image/png") -> str:
         self.objects[name] = (data, content_type)
         return f"{self.url}/o/{name}"
 
-    def start(self) -> Self:
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,33 +94,8 @@ class StorageServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet test output
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
+        return Handler
 
     def stop(self) -> None:
-        self.release.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "start the server first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self.release.set()  # a stalled request ends, so the server can shut down
+        super().stop()

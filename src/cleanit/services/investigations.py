@@ -291,10 +291,9 @@ def decide(
         ):
             case = s.get(Case, r.case_id, with_for_update=True)
             assert case is not None
-            hold = preservation.active_hold_for_case(s, case.id) or preservation.create_hold(
-                s, ctx, case=case, actor=principal
+            hold = preservation.hold_with_standing(
+                s, ctx, case, r.authority_org_id, actor=principal
             )
-            preservation.grant_standing(hold, r.authority_org_id)
             r.hold_id = hold_id = hold.id
         _tell(
             s,

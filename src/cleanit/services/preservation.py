@@ -150,14 +150,9 @@ def _item(name: str, media_type: str, source: str, ref: BlobRef, at: datetime) -
 # --- creating holds ------------------------------------------------------------------------
 
 
-def _record(
-    s: Session, hold: PreservationHold, case: Case, decision: Decision | None
-) -> dict[str, Any]:
-    """What cleanit knows about the removed content: the related data Art 6 keeps.
-
-    Notifiers' names and e-mail addresses are left out: they are not data about the content
-    and are erased on their own schedule (data minimisation).
-    """
+def case_facts(s: Session, case: Case) -> tuple[ContentItem, list[Notice], list[Match]]:
+    """The case's content item, its notices and its hash matches, oldest first: what a hold's
+    record and a threat-to-life referral tell about the content."""
     item = s.get(ContentItem, case.content_item_id)
     assert item is not None
     notices = s.scalars(
@@ -167,6 +162,18 @@ def _record(
         .order_by(Notice.id)
     ).all()
     matches = s.scalars(select(Match).where(Match.case_id == case.id).order_by(Match.id)).all()
+    return item, list(notices), list(matches)
+
+
+def _record(
+    s: Session, hold: PreservationHold, case: Case, decision: Decision | None
+) -> dict[str, Any]:
+    """What cleanit knows about the removed content: the related data Art 6 keeps.
+
+    Notifiers' names and e-mail addresses are left out: they are not data about the content
+    and are erased on their own schedule (data minimisation).
+    """
+    item, notices, matches = case_facts(s, case)
     statement = (
         s.scalar(select(Statement).where(Statement.decision_id == decision.id))
         if decision is not None
@@ -331,6 +338,17 @@ def active_hold_for_case(s: Session, case_id: int) -> PreservationHold | None:
 def grant_standing(hold: PreservationHold, organisation_id: int) -> None:
     if organisation_id not in hold.authority_org_ids:
         hold.authority_org_ids = [*hold.authority_org_ids, organisation_id]
+
+
+def hold_with_standing(
+    s: Session, ctx: Context, case: Case, organisation_id: int | None, *, actor: Principal
+) -> PreservationHold:
+    """The case's active hold, or a new one, with standing for ``organisation_id`` (an
+    authority that asked for the data to be kept or was sent it)."""
+    hold = active_hold_for_case(s, case.id) or create_hold(s, ctx, case=case, actor=actor)
+    if organisation_id is not None:
+        grant_standing(hold, organisation_id)
+    return hold
 
 
 # --- who sees what ---------------------------------------------------------------------------

@@ -21,10 +21,6 @@ from sqlalchemy.orm import Session
 
 from cleanit.adapters.db.models import (
     Case,
-    ContentItem,
-    Match,
-    Notice,
-    NoticeCase,
     Organisation,
     PreservationHold,
     ThreatToLifeReferral,
@@ -110,15 +106,7 @@ def _body(
     at: datetime,
     base_url: str,
 ) -> str:
-    item = s.get(ContentItem, case.content_item_id)
-    assert item is not None
-    notices = s.scalars(
-        select(Notice)
-        .join(NoticeCase, NoticeCase.notice_id == Notice.id)
-        .where(NoticeCase.case_id == case.id)
-        .order_by(Notice.id)
-    ).all()
-    matches = s.scalars(select(Match).where(Match.case_id == case.id).order_by(Match.id)).all()
+    item, notices, matches = preservation.case_facts(s, case)
     lines = [
         "URGENT: IMMINENT THREAT TO LIFE (Regulation (EU) 2021/784, Art 14(5))",
         "",
@@ -174,11 +162,9 @@ def refer_threat_to_life(
         authority = _authority(s, state)
         recipient = authority.contact_email if authority and authority.contact_email else None
         recipient = recipient or ctx.europol_email
-        hold = preservation.active_hold_for_case(s, case.id) or preservation.create_hold(
-            s, ctx, case=case, actor=principal
+        hold = preservation.hold_with_standing(
+            s, ctx, case, authority.id if authority else None, actor=principal
         )
-        if authority is not None:
-            preservation.grant_standing(hold, authority.id)
         now = ctx.now()
         actor = audit.actor_label(principal)
         body = _body(
