@@ -133,7 +133,7 @@ def job_app(runtime: Runtime) -> procrastinate.App:
     from cleanit.workers.tasks import register
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=runtime.database_url))
-    register(app, runtime.ctx)
+    register(app, runtime.ctx, runtime.settings)
     return app
 
 

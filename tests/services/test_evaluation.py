@@ -267,5 +267,11 @@ def test_period_parsing() -> None:
         datetime(2027, 1, 1, tzinfo=UTC),
     )
     assert parse_period("2026-Q2")[1] == datetime(2026, 7, 1, tzinfo=UTC)
-    with pytest.raises(InvalidInput):
-        parse_period("last year")
+    # The same reader as the transparency reports: explicit ranges too, end exclusive.
+    assert parse_period("2026-02-01..2026-02-15") == (
+        datetime(2026, 2, 1, tzinfo=UTC),
+        datetime(2026, 2, 15, tzinfo=UTC),
+    )
+    for bad in ("last year", "2026-13", "2026-03-01..2026-02-01"):
+        with pytest.raises(InvalidInput):
+            parse_period(bad)

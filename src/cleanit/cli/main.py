@@ -1201,34 +1201,24 @@ def tdb_submit(
     org: Annotated[str, typer.Option(help="The hosting provider")],
 ) -> None:
     """Send the provider's queued statements now, 100 per call; print what was stored."""
-    from cleanit.adapters.tdb_client import HttpTdbClient, env_tokens
     from cleanit.services import imports, tdb
 
     with _operator() as rt:
         principal = imports.operator_principal(rt.ctx, org)
         assert principal.organisation_id is not None
-        settings = rt.settings
-        client = HttpTdbClient(
-            settings.tdb_url,
-            timeout=settings.tdb_timeout_seconds,
-            allow_private=settings.allow_private_webhook_targets,
-        )
         total = tdb.queued_count(rt.ctx, principal.organisation_id)
         failure = None
         with _progress() as progress:
             task = progress.add_task("Submitting", total=total)
             try:
-                report = tdb.submit_pending(
+                report = tdb.submit_configured(
                     rt.ctx,
                     principal.organisation_id,
-                    client,
-                    env_tokens(settings.tdb_token_env),
+                    rt.settings,
                     progress=lambda n: progress.advance(task, n),
                 )
             except tdb.TdbFailed as exc:
                 report, failure = None, str(exc)
-            finally:
-                client.close()
         counts = tdb.status_counts(rt.ctx, principal.organisation_id)
     if report is not None:
         console.print(f"submitted {report.submitted}, rejected {report.rejected}")

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from cleanit.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from cleanit.domain.roles import Permission, Principal
+from cleanit.domain.errors import InvalidInput, NotFound
+from cleanit.domain.roles import Principal
+from cleanit.services import reports
 from cleanit.services.authz import require_member
 from cleanit.services.context import Context
 
@@ -28,38 +28,12 @@ from cleanit.services.context import Context
 BUCKET_EDGES_HOURS: tuple[int, ...] = (1, 6, 24, 72, 168, 720)
 PERCENTILES: tuple[float, ...] = (0.1, 0.5, 0.9, 0.99)
 
-_PERIOD = re.compile(r"^(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])))?$")
-
 
 def parse_period(period: str) -> tuple[datetime, datetime]:
-    """``2026`` (a year), ``2026-03`` (a month) or ``2026-Q1`` (a quarter) → [start, end) UTC."""
-    m = _PERIOD.match(period.strip())
-    if m is None:
-        raise InvalidInput(
-            f"not a period: {period[:20]!r}; use a year (2026), a month (2026-03) "
-            "or a quarter (2026-Q1)",
-            field="period",
-        )
-    year = int(m.group(1))
-    if m.group(2):
-        first, months = int(m.group(2)), 1
-    elif m.group(3):
-        first, months = 3 * int(m.group(3)) - 2, 3
-    else:
-        first, months = 1, 12
-    start = datetime(year, first, 1, tzinfo=UTC)
-    last = first + months
-    end = datetime(year + (last - 1) // 12, (last - 1) % 12 + 1, 1, tzinfo=UTC)
-    return start, end
-
-
-def require_reports(principal: Principal) -> None:
-    """``reports:read`` or ``audit:read``; checked before anything is looked up."""
-    if principal.is_anonymous:
-        raise Unauthenticated("sign in or send an API token to do this")
-    if principal.can(Permission.READ_AUDIT) or principal.can(Permission.READ_REPORTS):
-        return
-    raise Forbidden(f"your role does not allow '{Permission.READ_REPORTS.value}'")
+    """``[start, end)`` UTC of a period as ``reports.parse_period`` reads it (a year, a
+    quarter, a month or an explicit range)."""
+    p = reports.parse_period(period)
+    return p.start, p.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +263,7 @@ def evaluation_metrics(
 
     ``organisation_slug`` None means the caller's own organisation.
     """
-    require_reports(principal)
+    reports.require_report_reader(principal)
     if period_end <= period_start:
         raise InvalidInput("the period ends before it starts", field="period")
     with ctx.sessions() as s:
@@ -299,10 +273,7 @@ def evaluation_metrics(
                 text("SELECT slug FROM organisations WHERE id = :id"), {"id": org_id}
             )
         else:
-            org_id = s.scalar(
-                text("SELECT id FROM organisations WHERE slug = :slug"),
-                {"slug": organisation_slug},
-            )
+            org_id = reports.organisation_for(s, organisation_slug).id
         if org_id is None or organisation_slug is None:
             raise NotFound(f"no organisation '{organisation_slug}'")
         require_member(principal, org_id)

@@ -36,7 +36,13 @@ from cleanit.adapters.db.models import (
     Organisation,
     TdbSubmission,
 )
-from cleanit.adapters.tdb_client import MAX_BATCH, TdbClient, TdbUnavailable
+from cleanit.adapters.tdb_client import (
+    MAX_BATCH,
+    HttpTdbClient,
+    TdbClient,
+    TdbUnavailable,
+    env_tokens,
+)
 from cleanit.domain.decisions import Action, AutomatedDecision, Ground
 from cleanit.domain.errors import Conflict, InvalidInput, NotFound
 from cleanit.domain.notices import Category, SourceType
@@ -56,6 +62,7 @@ from cleanit.services import audit
 from cleanit.services.assessments import basis_reference
 from cleanit.services.authz import require
 from cleanit.services.context import Context
+from cleanit.settings import Settings
 
 QUEUED, SUBMITTED, REJECTED, SKIPPED = "queued", "submitted", "rejected", "skipped"
 STATUSES = (QUEUED, SUBMITTED, REJECTED, SKIPPED)
@@ -377,6 +384,28 @@ def submit_pending(
         if failure is not None:  # committed above: the stored ones stay stored
             report.errors.append(str(failure))
             raise failure
+
+
+def submit_configured(
+    ctx: Context,
+    provider_id: int,
+    settings: Settings,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> SubmitReport:
+    """``submit_pending`` over HTTP to the configured TDB, with the provider's token from the
+    environment variable ``settings.tdb_token_env`` names (the CLI and the worker job)."""
+    client = HttpTdbClient(
+        settings.tdb_url,
+        timeout=settings.tdb_timeout_seconds,
+        allow_private=ctx.allow_private_targets,
+    )
+    try:
+        return submit_pending(
+            ctx, provider_id, client, env_tokens(settings.tdb_token_env), progress=progress
+        )
+    finally:
+        client.close()
 
 
 def providers_with_queued(s: Session) -> list[int]:

@@ -12,7 +12,6 @@ from typing import Any
 import procrastinate
 
 from cleanit.adapters import jobs
-from cleanit.adapters.tdb_client import HttpTdbClient, env_tokens
 from cleanit.services import (
     exchanges,
     maintenance,
@@ -29,7 +28,11 @@ from cleanit.settings import Settings
 RETRY = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
 
 
-def register(app: procrastinate.App, ctx: Context) -> None:
+def register(app: procrastinate.App, ctx: Context, settings: Settings | None = None) -> None:
+    """Every task, bound to ``ctx``; ``settings`` (the runtime's, else read from the
+    environment once, here) configures the calls to the Transparency Database."""
+    config = settings or Settings()
+
     @app.task(name=jobs.DELIVER_MESSAGE, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
     def deliver_message(message_id: int) -> str:
         return outbox.deliver_message(ctx, message_id)
@@ -72,22 +75,10 @@ def register(app: procrastinate.App, ctx: Context) -> None:
     def match_batch_item(item_id: int) -> str:
         return matching_batches.match_batch_item(ctx, item_id)
 
-    # DSA Transparency Database: a provider's queued statements, 100 per call; settings are
-    # read when the job runs (a rotated token or a new URL needs no restart).
+    # DSA Transparency Database: a provider's queued statements, 100 per call.
     @app.task(name=jobs.SUBMIT_TDB, retry=RETRY, queue=jobs.DEFAULT_QUEUE)
     def submit_tdb(provider_id: int) -> dict[str, int]:
-        settings = Settings()
-        client = HttpTdbClient(
-            settings.tdb_url,
-            timeout=settings.tdb_timeout_seconds,
-            allow_private=ctx.allow_private_targets,
-        )
-        try:
-            report = tdb.submit_pending(
-                ctx, provider_id, client, env_tokens(settings.tdb_token_env)
-            )
-        finally:
-            client.close()
+        report = tdb.submit_configured(ctx, provider_id, config)
         return {"submitted": report.submitted, "rejected": report.rejected}
 
     @app.periodic(cron="*/5 * * * *", periodic_id="sweep")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from cleanit.api.security import Caller, Ctx
-from cleanit.services import evaluation
+from cleanit.services import evaluation, reports
 
 router = APIRouter(tags=["evaluation"])
 
@@ -24,7 +24,7 @@ def show(
     period: Annotated[str, Query(description="2026, 2026-03 or 2026-Q1", max_length=10)],
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> dict[str, Any] | Response:
-    evaluation.require_reports(caller)  # refuse before looking at the period
+    reports.require_report_reader(caller)  # refuse before looking at the period
     start, end = evaluation.parse_period(period)
     metrics = evaluation.evaluation_metrics(
         ctx, caller, organisation_slug=None, period_start=start, period_end=end
